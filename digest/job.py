@@ -1,0 +1,153 @@
+"""The daily job: build one edition, then render and send it to every subscriber.
+
+This is the only module that strings the stages together:
+collect -> group -> render -> deliver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from digest.collect import collect
+from digest.config import SAMPLE_FEEDS_DIR, Settings
+from digest.deliver import build_message, send_messages
+from digest.group import group
+from digest.models import DeliveryResult, Edition, Subscriber, SubscriberStatus
+from digest.render import Renderer
+from digest.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunReport:
+    """What one run did, for the operator and the exit status."""
+
+    edition_id: str
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+    elapsed: float = 0.0
+    failures: list[DeliveryResult] = field(default_factory=list)
+
+    def summary(self) -> str:
+        rate = self.sent / self.elapsed if self.elapsed else 0.0
+        return (
+            f"edition {self.edition_id}: sent {self.sent}, failed {self.failed}, "
+            f"skipped {self.skipped} in {self.elapsed:.1f}s ({rate:.1f} messages/s)"
+        )
+
+
+def sample_sources() -> list[str]:
+    """The bundled offline sample feeds, used when no feed is configured."""
+    return sorted(str(p) for p in SAMPLE_FEEDS_DIR.iterdir() if p.suffix == ".xml")
+
+
+def resolve_sources(
+    settings: Settings, store: Store, override: list[str] | None = None
+) -> list[str]:
+    """Feeds from --feeds, else DIGEST_FEEDS plus `digest feeds add`, else the samples."""
+    if override:
+        return list(dict.fromkeys(override))
+    configured = list(dict.fromkeys([*settings.feeds, *store.feed_urls()]))
+    if configured:
+        return configured
+    log.info("no feeds configured (DIGEST_FEEDS or `digest feeds add`): using the bundled samples")
+    return sample_sources()
+
+
+def edition_window(
+    settings: Settings, now: datetime | None, since: datetime | None
+) -> tuple[datetime, datetime]:
+    end = (now or datetime.now(UTC)).astimezone(UTC)
+    start = since.astimezone(UTC) if since else end - timedelta(hours=settings.window_hours)
+    return start, end
+
+
+def edition_id(settings: Settings, end: datetime) -> str:
+    day = end.astimezone(ZoneInfo(settings.timezone)).date().isoformat()
+    return f"{settings.list_id}/{day}"
+
+
+def build_edition(
+    settings: Settings,
+    store: Store,
+    *,
+    now: datetime | None = None,
+    since: datetime | None = None,
+    feeds: list[str] | None = None,
+) -> Edition:
+    """Collect and group the window's articles into one edition (nothing is sent)."""
+    start, end = edition_window(settings, now, since)
+    sources = resolve_sources(settings, store, feeds)
+    collection = collect(sources, start, end, store, settings)
+    themes = group(collection.articles)
+    log.info(
+        "collected %d articles from %d feeds (%d failed) into %d themes",
+        len(collection.articles),
+        len(collection.feeds),
+        sum(not f.ok for f in collection.feeds),
+        len(themes),
+    )
+    return Edition(
+        id=edition_id(settings, end),
+        generated_at=datetime.now(UTC),
+        window_start=start,
+        window_end=end,
+        themes=themes,
+        feeds=collection.feeds,
+    )
+
+
+def sample_subscriber(settings: Settings) -> Subscriber:
+    return Subscriber(email="reader@example.com", name="Sample Reader", timezone=settings.timezone)
+
+
+def write_preview(
+    edition: Edition, settings: Settings, out: Path, subscriber: Subscriber | None = None
+) -> list[Path]:
+    """Write digest.html, digest.txt and digest.eml for one subscriber; nothing is sent."""
+    subscriber = subscriber or sample_subscriber(settings)
+    rendered = Renderer(settings).render(edition, subscriber)
+    message = build_message(rendered, subscriber, settings)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "digest.txt", out / "digest.eml"]
+    paths[0].write_text(rendered.text, encoding="utf-8")
+    paths[1].write_bytes(bytes(message))
+    if rendered.html is not None:
+        html = out / "digest.html"
+        html.write_text(rendered.html, encoding="utf-8")
+        paths.insert(0, html)
+    return paths
+
+
+def send_edition(edition: Edition, settings: Settings, store: Store) -> RunReport:
+    """Render and send the edition to every active subscriber."""
+    return asyncio.run(_send_edition(edition, settings, store))
+
+
+async def _send_edition(edition: Edition, settings: Settings, store: Store) -> RunReport:
+    began = time.perf_counter()
+    report = RunReport(edition_id=edition.id)
+    renderer = Renderer(settings)
+
+    def messages():
+        for subscriber in store.iter_subscribers(SubscriberStatus.active):
+            rendered = renderer.render(edition, subscriber)
+            yield subscriber, build_message(rendered, subscriber, settings)
+
+    async for result in send_messages(messages(), settings):
+        if result.ok:
+            report.sent += 1
+        else:
+            report.failed += 1
+            report.failures.append(result)
+            log.warning("not delivered to %s: %s", result.email, result.error)
+    report.elapsed = time.perf_counter() - began
+    return report

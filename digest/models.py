@@ -1,0 +1,169 @@
+"""Plain typed models passed between the pipeline stages.
+
+collect -> list[Article] -> group -> list[Theme] -> Edition -> render -> deliver.
+They carry data only: no I/O, no database handles, so each stage can be
+tested with values built by hand.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+
+class DigestError(Exception):
+    """An error an operator can act on: the message says what and how to fix it."""
+
+
+class Article(BaseModel):
+    """One news item, with a clean title and a short plain-text summary."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str = Field(description="Stable identity: the canonical URL, else the GUID.")
+    title: str
+    url: str
+    source: str = Field(description="Publisher name, from the feed's title.")
+    feed_url: str
+    published: AwareDatetime = Field(description="UTC; first-seen time when undated.")
+    summary: str = ""
+    dated: bool = Field(True, description="False when the time is the first-seen time.")
+    also_reported_by: tuple[str, ...] = Field(
+        (), description="Other sources that carried the same story."
+    )
+
+
+class FeedReport(BaseModel):
+    """What happened to one feed during collection."""
+
+    url: str
+    title: str = ""
+    ok: bool
+    error: str | None = None
+    articles: int = 0
+    not_modified: bool = False
+    seconds: float = 0.0
+
+
+class Theme(BaseModel):
+    """A group of articles about one subject; the first article is the lead."""
+
+    label: str
+    articles: list[Article]
+    shown: bool = True
+
+    @property
+    def lead(self) -> Article:
+        return self.articles[0]
+
+    @property
+    def more(self) -> list[Article]:
+        return self.articles[1:]
+
+
+class Edition(BaseModel):
+    """The whole digest for one day, before it is rendered for anyone."""
+
+    id: str = Field(description="Stable per list and edition date, e.g. 'digest/2026-03-19'.")
+    generated_at: AwareDatetime
+    window_start: AwareDatetime
+    window_end: AwareDatetime
+    themes: list[Theme]
+    feeds: list[FeedReport]
+
+    @property
+    def article_count(self) -> int:
+        return sum(len(t.articles) for t in self.themes)
+
+
+class SubscriberStatus(StrEnum):
+    active = "active"
+    unsubscribed = "unsubscribed"
+    bounced = "bounced"
+
+
+class MailFormat(StrEnum):
+    html = "html"
+    text = "text"
+
+
+class Subscriber(BaseModel):
+    """Someone who receives the digest."""
+
+    email: str
+    name: str = ""
+    status: SubscriberStatus = SubscriberStatus.active
+    timezone: str = "UTC"
+    delivery_hour: int | None = None
+    format: MailFormat = MailFormat.html
+    topics_include: list[str] = Field(default_factory=list)
+    topics_exclude: list[str] = Field(default_factory=list)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class RenderedDigest(BaseModel):
+    """One subscriber's digest, ready to be wrapped in a MIME message."""
+
+    subject: str
+    text: str
+    html: str | None = Field(None, description="None for text-only subscribers.")
+
+
+class DeliveryResult(BaseModel):
+    """The outcome of sending one edition to one subscriber."""
+
+    email: str
+    ok: bool
+    message_id: str | None = None
+    error: str | None = None
+    permanent: bool = False
+    attempts: int = 1
+
+
+def edition_json(edition: Edition) -> dict:
+    """The public JSON shape of an edition (`digest preview --format json`).
+
+    Later versions may add keys, never remove these.
+    """
+
+    def article(a: Article) -> dict:
+        return {
+            "title": a.title,
+            "url": a.url,
+            "source": a.source,
+            "published": a.published.isoformat(),
+            "summary": a.summary,
+            "also_reported_by": list(a.also_reported_by),
+        }
+
+    return {
+        "id": edition.id,
+        "generated_at": edition.generated_at.isoformat(),
+        "window": {
+            "start": edition.window_start.isoformat(),
+            "end": edition.window_end.isoformat(),
+        },
+        "themes": [
+            {
+                "label": t.label,
+                "shown": t.shown,
+                "lead": article(t.lead),
+                "articles": [article(a) for a in t.articles],
+            }
+            for t in edition.themes
+        ],
+        "feeds": [
+            {
+                "url": f.url,
+                "title": f.title,
+                "ok": f.ok,
+                "error": f.error,
+                "articles": f.articles,
+                "seconds": round(f.seconds, 3),
+            }
+            for f in edition.feeds
+        ],
+    }

@@ -1,0 +1,267 @@
+"""The database: subscribers, feeds and what collection must remember.
+
+SQLAlchemy Core over SQLite by default; any SQLAlchemy URL works, and
+PostgreSQL is tested. Tables are created on first use.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
+
+from digest.models import DigestError, MailFormat, Subscriber, SubscriberStatus
+
+metadata = sa.MetaData()
+
+subscribers = sa.Table(
+    "subscribers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("email", sa.String(320), nullable=False, unique=True),
+    sa.Column("name", sa.String(200), nullable=False, server_default=""),
+    sa.Column("status", sa.String(20), nullable=False, server_default="active"),
+    sa.Column("timezone", sa.String(64), nullable=False, server_default="UTC"),
+    sa.Column("delivery_hour", sa.Integer, nullable=True),
+    sa.Column("format", sa.String(10), nullable=False, server_default="html"),
+    sa.Column("topics_include", sa.Text, nullable=False, server_default="[]"),
+    sa.Column("topics_exclude", sa.Text, nullable=False, server_default="[]"),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+feeds = sa.Table(
+    "feeds",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("url", sa.String(2000), nullable=False, unique=True),
+    sa.Column("title", sa.String(500), nullable=False, server_default=""),
+    sa.Column("etag", sa.String(500), nullable=True),
+    sa.Column("last_modified", sa.String(100), nullable=True),
+    sa.Column("last_success", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("consecutive_failures", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("added_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# When an article was first seen: the time of undated items, so each appears
+# in exactly one edition.
+seen_articles = sa.Table(
+    "seen_articles",
+    metadata,
+    sa.Column("key", sa.String(2000), primary_key=True),
+    sa.Column("first_seen", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes; everything stored is UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def normalise_email(address: str) -> str:
+    """Validate an address and return its normalised form, or raise DigestError."""
+    try:
+        valid = validate_email(address.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise DigestError(f"invalid email address {address!r}: {exc}") from None
+    # The local part is case-sensitive by the RFC but not in practice: treat
+    # Ann@x and ann@x as one subscriber.
+    return valid.normalized.lower()
+
+
+class Store:
+    """Database access for every stage; one instance per process."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            self.engine = _make_engine(url)
+            metadata.create_all(self.engine)
+        except ArgumentError:
+            raise DigestError(
+                f"DIGEST_DATABASE_URL: {url!r} is not a database URL; "
+                "use e.g. sqlite:///digest.db or postgresql+psycopg://host/db"
+            ) from None
+        except OperationalError as exc:
+            raise DigestError(
+                f"cannot open the database {_redact(url)}: {exc.orig}; "
+                "check DIGEST_DATABASE_URL and that the server is running"
+            ) from None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # Subscribers
+
+    def add_subscriber(self, sub: Subscriber) -> Subscriber:
+        email = normalise_email(sub.email)
+        stamp = now_utc()
+        row = _subscriber_row(sub.model_copy(update={"email": email}))
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(subscribers.insert().values(**row, created_at=stamp, updated_at=stamp))
+        except IntegrityError:
+            raise DigestError(f"{email} is already subscribed") from None
+        return self.get_subscriber(email)  # type: ignore[return-value]
+
+    def get_subscriber(self, email: str) -> Subscriber | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                subscribers.select().where(subscribers.c.email == email.strip().lower())
+            ).first()
+        return _subscriber_from_row(row) if row else None
+
+    def remove_subscriber(self, email: str) -> bool:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                subscribers.delete().where(subscribers.c.email == email.strip().lower())
+            )
+        return result.rowcount > 0
+
+    def iter_subscribers(
+        self, status: SubscriberStatus | None = None, batch: int = 1000
+    ) -> Iterator[Subscriber]:
+        """Stream subscribers in id order, a batch at a time, so memory stays flat."""
+        last_id = 0
+        while True:
+            query = subscribers.select().where(subscribers.c.id > last_id)
+            if status is not None:
+                query = query.where(subscribers.c.status == status.value)
+            query = query.order_by(subscribers.c.id).limit(batch)
+            with self.engine.connect() as conn:
+                rows = conn.execute(query).all()
+            if not rows:
+                return
+            for row in rows:
+                yield _subscriber_from_row(row)
+            last_id = rows[-1].id
+
+    # Feeds
+
+    def add_feed(self, url: str, title: str = "") -> None:
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(feeds.insert().values(url=url, title=title, added_at=now_utc()))
+        except IntegrityError:
+            raise DigestError(f"feed {url} is already listed") from None
+
+    def remove_feed(self, url: str) -> bool:
+        with self.engine.begin() as conn:
+            return conn.execute(feeds.delete().where(feeds.c.url == url)).rowcount > 0
+
+    def feed_urls(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(sa.select(feeds.c.url).order_by(feeds.c.id)).scalars())
+
+    def feed_rows(self) -> list[dict]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(feeds.select().order_by(feeds.c.id)).mappings().all()
+        return [
+            {k: (_aware(v) if isinstance(v, datetime) else v) for k, v in r.items()} for r in rows
+        ]
+
+    def record_feed_result(self, url: str, title: str, error: str | None) -> None:
+        """Remember a feed's health; creates the row for feeds named only in settings."""
+        stamp = now_utc()
+        with self.engine.begin() as conn:
+            row = conn.execute(feeds.select().where(feeds.c.url == url)).first()
+            if row is None:
+                conn.execute(feeds.insert().values(url=url, title=title, added_at=stamp))
+                failures = 0
+            else:
+                failures = row.consecutive_failures
+            values: dict = {"last_error": error}
+            if error is None:
+                values.update(last_success=stamp, consecutive_failures=0)
+                if title:
+                    values["title"] = title
+            else:
+                values["consecutive_failures"] = failures + 1
+            conn.execute(feeds.update().where(feeds.c.url == url).values(**values))
+
+    # Articles
+
+    def first_seen(self, keys: Iterable[str], now: datetime) -> dict[str, datetime]:
+        """Return when each key was first seen, recording `now` for new ones."""
+        keys = list(dict.fromkeys(keys))
+        if not keys:
+            return {}
+        found: dict[str, datetime] = {}
+        with self.engine.begin() as conn:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                rows = conn.execute(
+                    sa.select(seen_articles.c.key, seen_articles.c.first_seen).where(
+                        seen_articles.c.key.in_(chunk)
+                    )
+                )
+                found.update({k: _aware(t) for k, t in rows})  # type: ignore[misc]
+            new = [{"key": k, "first_seen": now} for k in keys if k not in found]
+            if new:
+                conn.execute(seen_articles.insert(), new)
+        return {k: found.get(k, now) for k in keys}
+
+
+def _make_engine(url: str) -> sa.Engine:
+    if url.startswith("sqlite"):
+        path = sa.engine.make_url(url).database
+        if path and path != ":memory:":
+            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 30})
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def _redact(url: str) -> str:
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable URL>"
+
+
+def _subscriber_row(sub: Subscriber) -> dict:
+    return {
+        "email": sub.email,
+        "name": sub.name,
+        "status": sub.status.value,
+        "timezone": sub.timezone,
+        "delivery_hour": sub.delivery_hour,
+        "format": sub.format.value,
+        "topics_include": json.dumps(sub.topics_include),
+        "topics_exclude": json.dumps(sub.topics_exclude),
+    }
+
+
+def _subscriber_from_row(row: sa.Row) -> Subscriber:
+    return Subscriber(
+        email=row.email,
+        name=row.name,
+        status=SubscriberStatus(row.status),
+        timezone=row.timezone,
+        delivery_hour=row.delivery_hour,
+        format=MailFormat(row.format),
+        topics_include=json.loads(row.topics_include),
+        topics_exclude=json.loads(row.topics_exclude),
+        created_at=_aware(row.created_at),
+        updated_at=_aware(row.updated_at),
+    )
