@@ -106,7 +106,8 @@ def cli(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    for noisy in ("httpx", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 @cli.command()
@@ -239,6 +240,26 @@ def feeds_list(ctx: _Context) -> None:
             else f"failing x{row['consecutive_failures']}: {row['last_error']}"
         )
         click.echo(f"{row['url']}\t{status}")
+
+
+@cli.group()
+def db() -> None:
+    """Manage the database schema."""
+
+
+@db.command("upgrade")
+@pass_ctx
+def db_upgrade(ctx: _Context) -> None:
+    """Apply pending schema migrations, keeping every row."""
+    from digest.store import upgrade_schema
+
+    store = Store(ctx.settings.database_url, ensure_schema=False)
+    before, after = upgrade_schema(store.engine)
+    store.close()
+    if before == after:
+        click.echo(f"database already at revision {after}")
+    else:
+        click.echo(f"database upgraded from revision {before or 'empty'} to {after}")
 
 
 def main() -> None:

@@ -12,10 +12,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 
 from digest.models import DigestError, MailFormat, Subscriber, SubscriberStatus
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 metadata = sa.MetaData()
 
@@ -31,6 +37,7 @@ subscribers = sa.Table(
     sa.Column("format", sa.String(10), nullable=False, server_default="html"),
     sa.Column("topics_include", sa.Text, nullable=False, server_default="[]"),
     sa.Column("topics_exclude", sa.Text, nullable=False, server_default="[]"),
+    sa.Column("consecutive_bounces", sa.Integer, nullable=False, server_default="0"),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
@@ -59,6 +66,53 @@ seen_articles = sa.Table(
 )
 
 
+# Each built edition, stored so reruns and workers reuse it instead of fetching again.
+editions = sa.Table(
+    "editions",
+    metadata,
+    sa.Column("id", sa.String(200), primary_key=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+)
+
+# One row per subscriber and edition: what makes sending exactly-once and resumable.
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("edition_id", sa.String(200), primary_key=True),
+    sa.Column("email", sa.String(320), primary_key=True),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("message_id", sa.String(500), nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_deliveries_edition_state", "edition_id", "state"),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("edition_id", sa.String(200), nullable=False, index=True),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("shard", sa.String(20), nullable=True),
+    sa.Column("report", sa.Text, nullable=False, server_default="{}"),
+)
+
+# Named locks with an owner and an expiry, so concurrent runs of one edition are refused
+# and a crashed holder does not block forever.
+locks = sa.Table(
+    "locks",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("owner", sa.String(200), nullable=False),
+    sa.Column("acquired_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
 def now_utc() -> datetime:
     return datetime.now(UTC)
 
@@ -84,11 +138,12 @@ def normalise_email(address: str) -> str:
 class Store:
     """Database access for every stage; one instance per process."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, ensure_schema: bool = True) -> None:
         self.url = url
         try:
-            self.engine = _make_engine(url)
-            metadata.create_all(self.engine)
+            self.engine = make_engine(url)
+            if ensure_schema:
+                _ensure_schema(self.engine)
         except ArgumentError:
             raise DigestError(
                 f"DIGEST_DATABASE_URL: {url!r} is not a database URL; "
@@ -214,7 +269,50 @@ class Store:
         return {k: found.get(k, now) for k in keys}
 
 
-def _make_engine(url: str) -> sa.Engine:
+def _alembic_config(connection: sa.Connection) -> AlembicConfig:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    return config
+
+
+def schema_revisions(engine: sa.Engine) -> tuple[str | None, str]:
+    """The database's schema revision and the one this version of digest needs."""
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+        head = ScriptDirectory.from_config(_alembic_config(conn)).get_current_head()
+    return current, head  # type: ignore[return-value]
+
+
+def upgrade_schema(engine: sa.Engine) -> tuple[str | None, str]:
+    """Apply every pending migration; rows are kept. Returns (before, after)."""
+    before, head = schema_revisions(engine)
+    if before != head:
+        with engine.begin() as conn:
+            command.upgrade(_alembic_config(conn), "head")
+    return before, head
+
+
+def _ensure_schema(engine: sa.Engine) -> None:
+    """Create the schema in an empty database; refuse to run on an outdated one."""
+    current, head = schema_revisions(engine)
+    if current == head:
+        return
+    if current is None and not sa.inspect(engine).get_table_names():
+        try:
+            upgrade_schema(engine)
+        except sa.exc.DatabaseError:
+            # Another process created it at the same moment; fine if it is complete now.
+            if schema_revisions(engine)[0] != head:
+                raise
+        return
+    raise DigestError(
+        f"the database schema is at revision {current or 'none'} but this version of digest "
+        f"needs {head}: run `digest db upgrade` (it keeps every row)"
+    )
+
+
+def make_engine(url: str) -> sa.Engine:
     if url.startswith("sqlite"):
         path = sa.engine.make_url(url).database
         if path and path != ":memory:":

@@ -1,0 +1,14 @@
+"""Alembic environment: runs on the connection digest.store hands it."""
+
+from alembic import context
+
+from digest.store import metadata
+
+connection = context.config.attributes["connection"]
+context.configure(
+    connection=connection,
+    target_metadata=metadata,
+    render_as_batch=True,  # SQLite can only alter tables by copying them
+)
+with context.begin_transaction():
+    context.run_migrations()
