@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     from_name: str = "Morning Digest"
     subject: str = "Your morning digest, {{ date }}: {{ top_themes }}"
 
+    # Subscribers and the web app (unsubscribe, preferences)
+    secret_key: SecretStr = SecretStr("")
+    public_url: str = Field("http://127.0.0.1:8000", pattern=r"^https?://\S+$")
+    serve_host: str = "127.0.0.1"
+    serve_port: int = Field(8000, ge=1, le=65535)
+
     # Output
     templates_dir: Path | None = None
     output_dir: Path = Path("preview")
