@@ -1,0 +1,129 @@
+"""Shared fixtures: real servers on 127.0.0.1 and a way to run the CLI as a subprocess."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE_FEEDS = REPO / "digest" / "sample_feeds"
+SAMPLE_NOW = "2026-03-19T07:00:00+00:00"
+
+
+@dataclass
+class MailSink:
+    """What a real aiosmtpd server on loopback received."""
+
+    host: str
+    port: int
+    envelopes: list[tuple[list[str], bytes]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            self.envelopes.append((list(envelope.rcpt_tos), envelope.original_content))
+        return "250 OK"
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        with self.lock:
+            raw = [content for _, content in self.envelopes]
+        return [email.message_from_bytes(r, policy=email.policy.default) for r in raw]  # type: ignore[misc]
+
+    def env(self) -> dict[str, str]:
+        return {
+            "DIGEST_SMTP_HOST": self.host,
+            "DIGEST_SMTP_PORT": str(self.port),
+            "DIGEST_SMTP_SECURITY": "none",
+        }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[MailSink]:
+    sink = MailSink(host="127.0.0.1", port=free_port())
+    controller = Controller(sink, hostname=sink.host, port=sink.port)
+    controller.start()
+    try:
+        yield sink
+    finally:
+        controller.stop()
+
+
+@dataclass
+class FeedServer:
+    root: Path
+    base_url: str
+
+    def url(self, name: str) -> str:
+        return f"{self.base_url}/{name}"
+
+
+@pytest.fixture
+def feed_server(tmp_path: Path) -> Iterator[FeedServer]:
+    """A real HTTP server on loopback serving the files in a temp directory."""
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = partial(_QuietHandler, directory=str(root))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield FeedServer(root=root, base_url=f"http://127.0.0.1:{server.server_port}")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def digest_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """A clean environment for running `digest` against a temp SQLite file."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    env.update(
+        {
+            "PYTHONPATH": str(REPO),
+            "DIGEST_DATABASE_URL": f"sqlite:///{tmp_path / 'digest.db'}",
+            "DIGEST_OUTPUT_DIR": str(tmp_path / "preview"),
+            "DIGEST_SECRET_KEY": "test-secret-key-not-for-production",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+def run_digest(
+    args: list[str], env: dict[str, str], cwd: Path, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m digest ARGS` in a subprocess, as an operator would."""
+    return subprocess.run(
+        [sys.executable, "-m", "digest", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
