@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import AwareDatetime, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from digest.models import DigestError
@@ -39,6 +39,8 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",
         validate_default=True,
+        # `.env.example` copied as is leaves many values empty: empty means the default.
+        env_ignore_empty=True,
     )
 
     # Storage and sources
@@ -74,6 +76,14 @@ class Settings(BaseSettings):
     # Output
     templates_dir: Path | None = None
     output_dir: Path = Path("preview")
+
+    # Scheduling and operations
+    send_at: str = Field("06:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    catch_up_hours: float = Field(3, ge=0, le=24)
+    log_format: Literal["auto", "text", "json"] = "auto"
+    # A test clock for `digest schedule`: start time and speed-up. Never set in production.
+    clock_start: AwareDatetime | None = None
+    clock_speed: float = Field(1.0, gt=0, le=1_000_000)
 
     @field_validator("feeds", mode="before")
     @classmethod

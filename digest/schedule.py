@@ -1,0 +1,178 @@
+"""`digest schedule`: the long-running process that sends every morning.
+
+It wakes at DIGEST_SEND_AT in DIGEST_TIMEZONE for subscribers without a delivery
+hour of their own, and at the top of every hour for those with one. A run missed
+while the process was down is caught up at start-up when still inside
+DIGEST_CATCH_UP_HOURS, and logged as missed otherwise. SIGTERM and SIGINT let the
+message in flight finish, then the process exits 0.
+
+Double sends are impossible by construction, not by timing: every send goes
+through the edition lock and the deliveries table (see digest.job).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import signal
+import threading
+import types
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import schedule
+
+from digest.config import Settings
+
+log = logging.getLogger(__name__)
+
+# The longest the loop sleeps, in real seconds: the heartbeat stays fresh and a
+# stop signal is noticed promptly even when the next run is hours away.
+MAX_SLEEP = 30.0
+HEARTBEAT_FILE = Path(".digest-heartbeat")
+HEARTBEAT_MAX_AGE = timedelta(seconds=MAX_SLEEP * 4)
+
+SendFunc = Callable[[datetime, bool], None]
+"""send(now, hourly): build or reuse the edition for `now` and send what is due."""
+
+
+class Clock:
+    """The wall clock, or a test clock that starts at a given time and runs faster.
+
+    The test clock (DIGEST_CLOCK_START, DIGEST_CLOCK_SPEED) lets a test watch two
+    mornings go by in seconds, with the real `schedule` package deciding when.
+    """
+
+    def __init__(self, start: datetime | None = None, speed: float = 1.0) -> None:
+        self._origin_real = datetime.now(UTC)
+        self._origin = start.astimezone(UTC) if start else self._origin_real
+        self.speed = speed
+        self.simulated = start is not None or speed != 1.0
+
+    def now(self) -> datetime:
+        elapsed = datetime.now(UTC) - self._origin_real
+        return self._origin + elapsed * self.speed
+
+    def real_seconds(self, simulated_seconds: float) -> float:
+        return simulated_seconds / self.speed
+
+
+def _use_clock(clock: Clock) -> None:
+    """Make the `schedule` package read the test clock (it calls datetime.now() itself)."""
+
+    class ClockedDatetime(_dt.datetime):
+        @classmethod
+        def now(cls, tz: _dt.tzinfo | None = None) -> _dt.datetime:  # type: ignore[override]
+            current = clock.now()
+            return current.astimezone(tz) if tz else current.astimezone().replace(tzinfo=None)
+
+    schedule.datetime = types.SimpleNamespace(  # type: ignore[attr-defined]
+        datetime=ClockedDatetime, time=_dt.time, timedelta=_dt.timedelta
+    )
+
+
+def last_scheduled(now: datetime, send_at: str, tz: ZoneInfo) -> datetime:
+    """The most recent daily send time at or before `now` (aware UTC)."""
+    hour, minute = (int(part) for part in send_at.split(":")[:2])
+    local = now.astimezone(tz)
+    candidate = datetime.combine(local.date(), _dt.time(hour, minute), tz)
+    if candidate > local:
+        candidate = datetime.combine(local.date() - timedelta(days=1), _dt.time(hour, minute), tz)
+    return candidate.astimezone(UTC)
+
+
+class Scheduler:
+    """Runs `send` on the daily and hourly marks until stopped."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        send: SendFunc,
+        is_done: Callable[[datetime], bool],
+        clock: Clock | None = None,
+        heartbeat: Path = HEARTBEAT_FILE,
+    ) -> None:
+        self.settings = settings
+        self.send = send
+        self.is_done = is_done
+        self.clock = clock or Clock()
+        self.heartbeat = heartbeat
+        self.stop = threading.Event()
+        self.tz = ZoneInfo(settings.timezone)
+        self.jobs = schedule.Scheduler()
+
+    def run_forever(self) -> None:
+        if self.clock.simulated:
+            _use_clock(self.clock)
+        self._install_signal_handlers()
+        self.jobs.every().day.at(self.settings.send_at, self.settings.timezone).do(
+            self._fire, hourly=False
+        )
+        self.jobs.every().hour.at(":00").do(self._fire, hourly=True)
+        log.info(
+            "scheduler started: daily at %s %s, hourly for subscribers' own hours",
+            self.settings.send_at,
+            self.settings.timezone,
+        )
+        self.catch_up()
+        while not self.stop.is_set():
+            self.jobs.run_pending()
+            self._beat()
+            idle = self.jobs.idle_seconds or 0.0
+            self.stop.wait(min(MAX_SLEEP, max(0.05, self.clock.real_seconds(idle))))
+        log.info("scheduler stopped")
+
+    def catch_up(self) -> None:
+        """Send a run missed while the process was down, if still inside the grace period."""
+        now = self.clock.now()
+        missed = last_scheduled(now, self.settings.send_at, self.tz)
+        if self.is_done(missed):
+            return
+        late = now - missed
+        if late <= timedelta(hours=self.settings.catch_up_hours):
+            log.info("catching up the run due at %s (%s late)", missed.isoformat(), late)
+            self._fire(hourly=False)
+        else:
+            log.warning(
+                "missed the run due at %s: %s late, past DIGEST_CATCH_UP_HOURS=%s",
+                missed.isoformat(),
+                late,
+                self.settings.catch_up_hours,
+            )
+
+    def _fire(self, hourly: bool) -> None:
+        if self.stop.is_set():
+            return
+        try:
+            self.send(self.clock.now(), hourly)
+        except Exception:
+            # One bad morning must not end the process that sends all the others.
+            log.exception("scheduled run failed; the next one is still scheduled")
+
+    def _beat(self) -> None:
+        try:
+            self.heartbeat.write_text(datetime.now(UTC).isoformat())
+        except OSError as exc:
+            log.warning("cannot write the heartbeat file %s: %s", self.heartbeat, exc)
+
+    def _install_signal_handlers(self) -> None:
+        def handle(signum: int, _frame: object) -> None:
+            log.info(
+                "%s received: finishing the message in flight, then exiting",
+                signal.Signals(signum).name,
+            )
+            self.stop.set()
+
+        signal.signal(signal.SIGTERM, handle)
+        signal.signal(signal.SIGINT, handle)
+
+
+def heartbeat_is_fresh(path: Path = HEARTBEAT_FILE) -> bool:
+    """True while a scheduler has written its heartbeat recently (the container health check)."""
+    try:
+        beat = datetime.fromisoformat(path.read_text().strip())
+    except (OSError, ValueError):
+        return False
+    return datetime.now(UTC) - beat <= HEARTBEAT_MAX_AGE
