@@ -12,6 +12,7 @@ import click
 
 from digest import __version__
 from digest.config import ConfigError, Settings, load_settings
+from digest.logs import configure_logging
 from digest.models import DigestError, Subscriber, edition_json
 from digest.store import Store
 
@@ -43,6 +44,7 @@ class _Group(click.Group):
 
 class _Context:
     def __init__(self) -> None:
+        self.verbose = False
         self._settings: Settings | None = None
         self._store: Store | None = None
 
@@ -50,6 +52,8 @@ class _Context:
     def settings(self) -> Settings:
         if self._settings is None:
             self._settings = load_settings()
+            if self._settings.log_format != "auto":
+                configure_logging(self._settings.log_format, verbose=self.verbose)
         return self._settings
 
     @property
@@ -99,15 +103,11 @@ def _edition_options(func):
 @click.group(cls=_Group)
 @click.version_option(__version__, prog_name="digest")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
-def cli(verbose: bool) -> None:
+@pass_ctx
+def cli(ctx: _Context, verbose: bool) -> None:
     """Collect the day's news from your feeds and email a digest to subscribers."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    for noisy in ("httpx", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    ctx.verbose = verbose
+    configure_logging("auto", verbose=verbose)
 
 
 @cli.command()
@@ -260,6 +260,45 @@ def db_upgrade(ctx: _Context) -> None:
         click.echo(f"database already at revision {after}")
     else:
         click.echo(f"database upgraded from revision {before or 'empty'} to {after}")
+
+
+@cli.command()
+@pass_ctx
+def check(ctx: _Context) -> None:
+    """Check settings, database, SMTP server (up to login, sends nothing) and every feed."""
+    from digest.check import check_database, check_feeds, check_secret, check_smtp
+    from digest.job import resolve_sources
+
+    try:
+        settings = ctx.settings
+    except ConfigError as exc:
+        for line in str(exc).splitlines():
+            click.echo(f"FAIL settings: {line}")
+        sys.exit(EXIT_CONFIG)
+    checks = [check_secret(settings)]
+    database, store = check_database(settings)
+    checks.append(database)
+    checks.append(check_smtp(settings))
+    if store is not None:
+        checks.extend(check_feeds(settings, store, resolve_sources(settings, store)))
+    click.echo("ok   settings: every DIGEST_* value is valid")
+    for result in checks:
+        click.echo(result.line())
+    failed = sum(not c.ok for c in checks)
+    click.echo(f"{len(checks) + 1 - failed} ok, {failed} failed")
+    if failed:
+        sys.exit(EXIT_ERROR)
+
+
+@cli.command()
+def health() -> None:
+    """Exit 0 while `digest schedule` is alive (its heartbeat is fresh): the container check."""
+    from digest.schedule import HEARTBEAT_FILE, heartbeat_is_fresh
+
+    if not heartbeat_is_fresh():
+        click.echo(f"unhealthy: no recent heartbeat in {HEARTBEAT_FILE.resolve()}", err=True)
+        sys.exit(EXIT_ERROR)
+    click.echo("healthy")
 
 
 def main() -> None:

@@ -158,6 +158,10 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
+    def describe(self) -> str:
+        """The database URL with any password hidden, for messages and logs."""
+        return _redact(self.url)
+
     # Subscribers
 
     def add_subscriber(self, sub: Subscriber) -> Subscriber:

@@ -1,0 +1,118 @@
+"""`digest check`: is everything the morning run needs in place?
+
+Each check reaches the real thing (the database, the SMTP server up to login,
+every feed) without sending anything, and says what to fix when it fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import aiosmtplib
+
+from digest.collect import collect
+from digest.config import Settings
+from digest.models import DigestError
+from digest.store import Store, schema_revisions
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+    def line(self) -> str:
+        mark = "ok  " if self.ok else "FAIL"
+        text = f"{mark} {self.name}: {self.detail}"
+        return f"{text} -> {self.fix}" if self.fix and not self.ok else text
+
+
+def check_secret(settings: Settings) -> Check:
+    if settings.secret_key.get_secret_value():
+        return Check("secret key", True, "DIGEST_SECRET_KEY is set")
+    return Check(
+        "secret key",
+        False,
+        "DIGEST_SECRET_KEY is not set, so nothing can be sent (unsubscribe links need it)",
+        "generate one with `digest secret` and set DIGEST_SECRET_KEY",
+    )
+
+
+def check_database(settings: Settings) -> tuple[Check, Store | None]:
+    try:
+        store = Store(settings.database_url)
+        current, _ = schema_revisions(store.engine)
+    except DigestError as exc:
+        return Check("database", False, str(exc), "fix DIGEST_DATABASE_URL"), None
+    return Check("database", True, f"{store.describe()} at schema revision {current}"), store
+
+
+def check_smtp(settings: Settings) -> Check:
+    """Connect, EHLO, STARTTLS and log in as the run would, then QUIT without sending."""
+    target = f"{settings.smtp_host}:{settings.effective_smtp_port} ({settings.smtp_security})"
+    try:
+        detail = asyncio.run(_smtp_handshake(settings))
+    except aiosmtplib.SMTPAuthenticationError as exc:
+        return Check(
+            "smtp",
+            False,
+            f"{target}: login as {settings.smtp_username!r} refused ({exc.code})",
+            "check DIGEST_SMTP_USERNAME and DIGEST_SMTP_PASSWORD",
+        )
+    except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+        return Check(
+            "smtp",
+            False,
+            f"{target}: {exc or type(exc).__name__}",
+            "check DIGEST_SMTP_HOST, DIGEST_SMTP_PORT and DIGEST_SMTP_SECURITY",
+        )
+    return Check("smtp", True, f"{target}: {detail}")
+
+
+async def _smtp_handshake(settings: Settings) -> str:
+    client = aiosmtplib.SMTP(
+        hostname=settings.smtp_host,
+        port=settings.effective_smtp_port,
+        use_tls=settings.smtp_security == "tls",
+        start_tls=settings.smtp_security == "starttls",
+        timeout=settings.smtp_timeout,
+        tls_context=ssl.create_default_context() if settings.smtp_security != "none" else None,
+    )
+    await client.connect()
+    try:
+        steps = ["EHLO"]
+        if settings.smtp_security == "starttls":
+            steps.append("STARTTLS")
+        if settings.smtp_username:
+            await client.login(settings.smtp_username, settings.smtp_password.get_secret_value())
+            steps.append("login")
+        return ", ".join(steps) + " accepted"
+    finally:
+        try:
+            await client.quit()
+        except aiosmtplib.SMTPException:
+            client.close()
+
+
+def check_feeds(settings: Settings, store: Store, sources: list[str]) -> list[Check]:
+    """Fetch and parse every feed once; collection's own rules decide what is healthy."""
+    end = datetime.now(UTC)
+    collection = collect(
+        sources, end - timedelta(hours=settings.window_hours), end, store, settings
+    )
+    return [
+        Check(
+            f"feed {report.url}",
+            report.ok,
+            f"{report.articles} articles in the window, {report.seconds:.1f}s"
+            if report.ok
+            else report.error or "failed",
+            "fix or remove it with `digest feeds remove URL`",
+        )
+        for report in collection.feeds
+    ]
