@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import os
@@ -61,6 +62,28 @@ def free_port() -> int:
 @pytest.fixture
 def smtp_sink() -> Iterator[MailSink]:
     sink = MailSink(host="127.0.0.1", port=free_port())
+    controller = Controller(sink, hostname=sink.host, port=sink.port)
+    controller.start()
+    try:
+        yield sink
+    finally:
+        controller.stop()
+
+
+@dataclass
+class SlowMailSink(MailSink):
+    """A sink that takes a while over each message, so a send can be interrupted part-way."""
+
+    delay: float = 0.05
+
+    async def handle_DATA(self, server, session, envelope):
+        await asyncio.sleep(self.delay)
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.fixture
+def slow_smtp_sink() -> Iterator[MailSink]:
+    sink = SlowMailSink(host="127.0.0.1", port=free_port())
     controller = Controller(sink, hostname=sink.host, port=sink.port)
     controller.start()
     try:
