@@ -150,3 +150,34 @@ def run_digest(
         timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
+
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "DIGEST_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database on the local server, dropped afterwards.
+
+    Skips loudly (with the reason in the test report) when no server answers:
+    `.ci/run` starts the local cluster, so in CI this runs for real.
+    """
+    psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed")
+    name = f"digest_test_{os.getpid()}_{free_port()}"
+    try:
+        admin = psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        pytest.skip(
+            f"PostgreSQL at {POSTGRES_ADMIN_URL} is not answering ({exc}); "
+            "start it (.ci/run does) to run this test"
+        )
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    try:
+        yield f"{url}/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
