@@ -92,6 +92,7 @@ class Renderer:
         self._inliner = css_inline.CSSInliner(
             keep_at_rules=True, load_remote_stylesheets=False, minify_css=True
         )
+        self._plans: dict[tuple, tuple[int | None, int]] = {}
 
     def render(self, edition: Edition, subscriber: Subscriber) -> RenderedDigest:
         themes = [ThemeView.of(t) for t in edition.themes if t.shown]
@@ -154,32 +155,30 @@ class Renderer:
     def _html_within_budget(self, context: dict, themes: list[ThemeView]) -> str:
         """The inlined HTML, leaving out the fewest whole headlines needed to fit HTML_BUDGET.
 
-        First the "more" lists are capped (largest cap that fits), then trailing
-        themes are dropped; the reader is told how many headlines were left out.
+        First the "more" lists are capped (the largest cap that fits), then trailing
+        themes are dropped; the reader is told how many headlines were left out. The
+        plan is remembered per set of themes, so every reader of an edition gets the
+        same headlines and the search runs once, not once per subscriber.
         """
 
-        def build(shown: list[ThemeView], dropped: int = 0) -> str:
+        def build(cap: int | None, count: int) -> str:
+            shown, dropped = _trim(themes, cap, count)
             omitted = sum(t.omitted for t in shown) + dropped
             body = self._render(
                 self.html_env, "digest.html", {**context, "themes": shown, "omitted": omitted}
             )
             return self._inliner.inline(body)
 
-        html = build(themes)
-        if _fits(html) or not themes:
-            return html
-        longest = max(len(t.more) for t in themes)
-        cap = _largest(0, longest - 1, lambda n: _fits(build([t.capped(n) for t in themes])))
-        if cap is not None:
-            return build([t.capped(cap) for t in themes])
-        bare = [t.capped(0) for t in themes]
-
-        def first(n: int) -> tuple[list[ThemeView], int]:
-            dropped = sum(1 + len(t.more) + t.omitted for t in bare[n:])
-            return bare[:n], dropped
-
-        count = _largest(1, len(bare) - 1, lambda n: _fits(build(*first(n)))) or 1
-        html = build(*first(count))
+        key = tuple((t.label, t.lead.key, len(t.more)) for t in themes)
+        if key in self._plans:
+            html = build(*self._plans[key])
+            if _fits(html):
+                return html
+        plan = _plan(build, themes)
+        if len(self._plans) >= 64:
+            self._plans.clear()
+        self._plans[key] = plan
+        html = build(*plan)
         if not _fits(html):
             log.warning("digest HTML is %d bytes even with one theme", len(html.encode()))
         return html
@@ -271,6 +270,25 @@ def _one_line(value: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     return text[: limit - 1].rsplit(" ", 1)[0].rstrip(" ·,;:") + "…"
+
+
+def _plan(build, themes: list[ThemeView]) -> tuple[int | None, int]:
+    """(cap on "more" items or None, number of themes kept): the least trimming that fits."""
+    count = len(themes)
+    if not themes or _fits(build(None, count)):
+        return None, count
+    longest = max(len(t.more) for t in themes)
+    cap = _largest(0, longest - 1, lambda c: _fits(build(c, count)))
+    if cap is not None:
+        return cap, count
+    return 0, _largest(1, count - 1, lambda k: _fits(build(0, k))) or 1
+
+
+def _trim(themes: list[ThemeView], cap: int | None, count: int) -> tuple[list[ThemeView], int]:
+    """The first `count` themes with at most `cap` more items each, and how many were dropped."""
+    capped = themes if cap is None else [t.capped(cap) for t in themes]
+    dropped = sum(1 + len(t.more) + t.omitted for t in capped[count:])
+    return capped[:count], dropped
 
 
 def _fits(html: str) -> bool:

@@ -259,6 +259,10 @@ def test_an_oversized_edition_is_trimmed_by_whole_headlines_never_mid_tag() -> N
     note = page.find(string=re.compile("more headlines are left out"))
     assert note is not None and note.strip().startswith(f"{left_out} more headlines")
     assert page.find("td", class_="footer").find("a", string="Unsubscribe") is not None
+    # Every reader of the edition gets the same headlines, whatever their address or zone.
+    other = Subscriber(email="a.much.longer.address@example.org", timezone="Asia/Tokyo")
+    again = soup(Renderer(settings()).render(huge, other).html)
+    assert len(again.find_all("td", class_="item")) == sum(shown)
     # The text part is not clipped by Gmail and keeps every headline.
     for t in range(14):
         assert f"Story {t}-39:" in rendered.text
