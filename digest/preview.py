@@ -82,7 +82,9 @@ class _PreviewHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         url = urlsplit(self.path)
-        if url.path == "/":
+        if not (self.out / EML_FILE).is_file():
+            self._send(404, "text/plain; charset=utf-8", b"no preview here; run digest preview\n")
+        elif url.path == "/":
             view = parse_qs(url.query).get("view", ["html"])[0]
             self._send(200, "text/html; charset=utf-8", self._page(view).encode())
         elif url.path == f"/{HTML_FILE}" and (self.out / HTML_FILE).is_file():

@@ -204,7 +204,9 @@ class Renderer:
             raise TemplateError(f"{where}, line {exc.lineno}: {exc.message}") from None
         except jinja2.TemplateNotFound as exc:
             dirs = ", ".join(str(d) for d in template_dirs(self.settings))
-            raise TemplateError(f"template {exc.name} not found in {dirs}") from None
+            raise TemplateError(
+                f"{_where(exc, name)}: template {exc.name} not found in {dirs}"
+            ) from None
         except (jinja2.TemplateError, TypeError, ValueError, AttributeError) as exc:
             raise TemplateError(f"{_where(exc, name)}: {exc}") from None
 

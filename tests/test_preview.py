@@ -17,7 +17,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from bs4 import BeautifulSoup
 from conftest import SAMPLE_FEEDS, SAMPLE_NOW, FeedServer, digest_env, run_digest
+from test_render import sample, settings
 
+from digest.models import MailFormat, Subscriber
+from digest.preview import write_preview
 from digest.tokens import read_token
 
 CHROMIUM_ARGS = [
@@ -91,12 +94,26 @@ def test_preview_for_a_chosen_subscriber_uses_their_zone_and_signed_link(
     assert read_token(env["DIGEST_SECRET_KEY"], token) == "kei@example.jp"
 
 
+def test_a_text_only_subscribers_preview_leaves_no_stale_html(tmp_path: Path) -> None:
+    write_preview(sample(), settings(), tmp_path)
+    assert (tmp_path / "digest.html").is_file()
+    reader = Subscriber(email="plain@example.com", format=MailFormat.text)
+
+    paths = write_preview(sample(), settings(), tmp_path, reader)
+
+    assert paths == [tmp_path / "digest.txt", tmp_path / "digest.eml"]
+    assert not (tmp_path / "digest.html").exists()
+    message = _message(tmp_path / "digest.eml")
+    assert message.get_content_type() == "text/plain"
+    assert message.get_content() == (tmp_path / "digest.txt").read_text(encoding="utf-8")
+
+
 def test_previewed_message_scores_under_one_with_spamassassin(
     tmp_path: Path, feed_server: FeedServer
 ) -> None:
     spamassassin = shutil.which("spamassassin")
     if spamassassin is None:
-        pytest.skip("SpamAssassin is not installed: `apt-get install spamassassin` (.ci/run does)")
+        pytest.fail("SpamAssassin is not installed: `apt-get install spamassassin` (.ci/run does)")
     env = digest_env(
         tmp_path,
         DIGEST_FEEDS=_feeds(feed_server),
@@ -194,6 +211,16 @@ def test_preview_serve_shows_the_digest_in_chromium_at_desktop_and_phone_width(
                 assert all(label in text for label in labels)
                 assert "More on this theme:" in text
                 page.close()
+            # Dark mode: the digest's own dark colours apply, not a client's guess.
+            page = browser.new_page(viewport={"width": 375, "height": 800}, color_scheme="dark")
+            page.goto(url)
+            page.frame_locator("iframe").locator("h1").wait_for()
+            frame = next(f for f in page.frames if f.url.endswith("/digest.html"))
+            background = frame.evaluate(
+                "getComputedStyle(document.querySelector('.page td')).backgroundColor"
+            )
+            assert background == "rgb(28, 28, 28)"
+            page.screenshot(path=str(tmp_path / "preview-phone-dark.png"))
         finally:
             browser.close()
     assert requested and all(u.startswith(url) for u in requested), requested

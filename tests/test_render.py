@@ -365,6 +365,17 @@ def test_template_runtime_error_names_file_and_line(tmp_path: Path) -> None:
     assert "nope" in message
 
 
+def test_a_missing_partial_names_the_file_that_includes_it(tmp_path: Path) -> None:
+    (tmp_path / "digest.txt").write_text('Top\n{% include "partials/gone.txt" %}\n')
+
+    with pytest.raises(TemplateError) as caught:
+        Renderer(settings(templates_dir=tmp_path)).render(sample(), READER)
+
+    message = str(caught.value)
+    assert message.startswith(f"{tmp_path / 'digest.txt'}, line 2: template partials/gone.txt")
+    assert str(tmp_path) in message.split("not found in ")[1]
+
+
 def test_text_only_subscribers_get_no_html() -> None:
     reader = READER.model_copy(update={"format": MailFormat.text})
 
