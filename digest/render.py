@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import css_inline
 import jinja2
 
-from digest.config import DEFAULT_TEMPLATES_DIR, Settings
+from digest.config import DEFAULT_TEMPLATES_DIR, ConfigError, Settings
 from digest.models import (
     Article,
     DigestError,
@@ -78,7 +78,7 @@ class Renderer:
         self.preview = preview
         self._secret = settings.secret_key.get_secret_value()
         if not self._secret and not preview:
-            raise DigestError(
+            raise ConfigError(
                 "DIGEST_SECRET_KEY is not set: every digest carries a signed unsubscribe "
                 "link; generate a key with `digest secret`"
             )
@@ -89,6 +89,7 @@ class Renderer:
         self.html_env = _environment(loader, autoescape=True)
         self.text_env = _environment(loader, autoescape=False)
         self.subject_template = self._compile_subject(settings.subject)
+        self._subject("Thu 19 Mar", ["A theme", "Another"])  # a wrong name fails now, not mid-run
         self._inliner = css_inline.CSSInliner(
             keep_at_rules=True, load_remote_stylesheets=False, minify_css=True
         )
@@ -109,8 +110,11 @@ class Renderer:
     def subject(self, edition: Edition, subscriber: Subscriber) -> str:
         """The subject line: one line, whatever the feeds hold."""
         top = [t.label for t in edition.themes if t.shown][:2]
+        return self._subject(self._edition_date(edition, subscriber), top)
+
+    def _subject(self, date: str, top: list[str]) -> str:
         context = {
-            "date": self._edition_date(edition, subscriber),
+            "date": date,
             "top_themes": " \u00b7 ".join(top) or "a quiet day",
             "themes": top,
             "from_name": self.settings.from_name,

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from bs4 import BeautifulSoup
-from conftest import SAMPLE_FEEDS, SAMPLE_NOW, FeedServer, digest_env, run_digest
+from conftest import SAMPLE_FEEDS, SAMPLE_NOW, FeedServer, MailSink, digest_env, run_digest
 from test_render import sample, settings
 
 from digest.models import MailFormat, Subscriber
@@ -92,6 +92,25 @@ def test_preview_for_a_chosen_subscriber_uses_their_zone_and_signed_link(
     href = page.find("a", string="Unsubscribe")["href"]
     token = parse_qs(urlsplit(href).query)["token"][0]
     assert read_token(env["DIGEST_SECRET_KEY"], token) == "kei@example.jp"
+
+
+def test_without_a_signing_key_a_dry_run_shows_placeholders_and_a_real_run_sends_nothing(
+    tmp_path: Path, feed_server: FeedServer, smtp_sink: MailSink
+) -> None:
+    env = digest_env(tmp_path, DIGEST_FEEDS=_feeds(feed_server), **smtp_sink.env())
+    env.pop("DIGEST_SECRET_KEY")
+    assert run_digest(["subscribers", "add", "ann@example.com"], env, tmp_path).returncode == 0
+
+    dry = run_digest(["run", "--dry-run", "--now", SAMPLE_NOW], env, tmp_path)
+    real = run_digest(["run", "--now", SAMPLE_NOW], env, tmp_path)
+
+    assert dry.returncode == 0, dry.stderr
+    text = (tmp_path / "preview" / "digest.txt").read_text(encoding="utf-8")
+    assert "[preview placeholder: set DIGEST_SECRET_KEY for real links]" in text
+    assert real.returncode == 2
+    assert "configuration error: DIGEST_SECRET_KEY is not set" in real.stderr
+    assert "Traceback" not in real.stderr
+    assert smtp_sink.envelopes == []
 
 
 def test_a_text_only_subscribers_preview_leaves_no_stale_html(tmp_path: Path) -> None:

@@ -328,7 +328,7 @@ def test_subject_template_errors_name_the_setting() -> None:
     with pytest.raises(TemplateError, match=r"DIGEST_SUBJECT: .*line 1"):
         Renderer(settings(subject="{{ date "))
     with pytest.raises(TemplateError, match=r"DIGEST_SUBJECT: 'weather' is undefined; it may use"):
-        Renderer(settings(subject="{{ weather }}")).subject(sample(), READER)
+        Renderer(settings(subject="{{ weather }}"))
 
 
 def test_an_override_directory_replaces_one_file_and_the_rest_fall_back(tmp_path: Path) -> None:
