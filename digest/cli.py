@@ -116,7 +116,8 @@ def cli(ctx: _Context, verbose: bool) -> None:
 @pass_ctx
 def run(ctx: _Context, now, since, feeds, out, dry_run: bool) -> None:
     """The daily job: build today's edition and send it to every active subscriber."""
-    from digest.job import build_edition, send_edition, write_preview
+    from digest.job import build_edition, send_edition
+    from digest.preview import write_preview
 
     edition = build_edition(
         ctx.settings, ctx.store, now=now, since=since, feeds=list(feeds) or None
@@ -140,11 +141,20 @@ def run(ctx: _Context, now, since, feeds, out, dry_run: bool) -> None:
     "--format", "fmt", type=click.Choice(["files", "json"]), default="files", show_default=True
 )
 @click.option("--subscriber", metavar="ADDRESS", help="Render this subscriber's own digest.")
+@click.option("--serve", is_flag=True, help="Then show it on 127.0.0.1, switching HTML and text.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=0, help="Port for --serve; 0 picks a free one."
+)
 @pass_ctx
-def preview(ctx: _Context, now, since, feeds, out, fmt: str, subscriber: str | None) -> None:
+def preview(
+    ctx: _Context, now, since, feeds, out, fmt: str, subscriber: str | None, serve: bool, port: int
+) -> None:
     """Build the edition and write it out; never sends."""
-    from digest.job import build_edition, write_preview
+    from digest.job import build_edition
+    from digest.preview import serve_preview, write_preview
 
+    if serve and fmt == "json":
+        raise click.UsageError("--serve shows the files; drop --format json")
     sub = None
     if subscriber:
         sub = ctx.store.get_subscriber(subscriber)
@@ -156,8 +166,13 @@ def preview(ctx: _Context, now, since, feeds, out, fmt: str, subscriber: str | N
     if fmt == "json":
         click.echo(json.dumps(edition_json(edition), indent=2, ensure_ascii=False))
         return
-    paths = write_preview(edition, ctx.settings, out or ctx.settings.output_dir, sub)
+    out = out or ctx.settings.output_dir
+    paths = write_preview(edition, ctx.settings, out, sub)
     _print_written(edition, paths)
+    if serve:
+        serve_preview(
+            out, port, lambda url: click.echo(f"serving the preview at {url} (Ctrl-C stops)")
+        )
 
 
 def _print_written(edition, paths: list[Path]) -> None:

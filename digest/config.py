@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     from_address: str = "digest@localhost"
     from_name: str = "Morning Digest"
     subject: str = "Your morning digest, {{ date }}: {{ top_themes }}"
+    postal_address: str = ""
 
     # Subscribers and the web app (unsubscribe, preferences)
     secret_key: SecretStr = SecretStr("")

@@ -11,14 +11,13 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from digest.collect import collect
 from digest.config import SAMPLE_FEEDS_DIR, Settings
 from digest.deliver import build_message, send_messages
 from digest.group import group
-from digest.models import DeliveryResult, Edition, Subscriber, SubscriberStatus
+from digest.models import DeliveryResult, Edition, SubscriberStatus
 from digest.render import Renderer
 from digest.store import Store
 
@@ -103,28 +102,6 @@ def build_edition(
         themes=themes,
         feeds=collection.feeds,
     )
-
-
-def sample_subscriber(settings: Settings) -> Subscriber:
-    return Subscriber(email="reader@example.com", name="Sample Reader", timezone=settings.timezone)
-
-
-def write_preview(
-    edition: Edition, settings: Settings, out: Path, subscriber: Subscriber | None = None
-) -> list[Path]:
-    """Write digest.html, digest.txt and digest.eml for one subscriber; nothing is sent."""
-    subscriber = subscriber or sample_subscriber(settings)
-    rendered = Renderer(settings).render(edition, subscriber)
-    message = build_message(rendered, subscriber, settings)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "digest.txt", out / "digest.eml"]
-    paths[0].write_text(rendered.text, encoding="utf-8")
-    paths[1].write_bytes(bytes(message))
-    if rendered.html is not None:
-        html = out / "digest.html"
-        html.write_text(rendered.html, encoding="utf-8")
-        paths.insert(0, html)
-    return paths
 
 
 def send_edition(edition: Edition, settings: Settings, store: Store) -> RunReport:

@@ -1,68 +1,120 @@
 """Render: one edition into a subject, an HTML body and a plain-text body.
 
-Templates live in `templates/`; an operator's DIGEST_TEMPLATES_DIR may
-replace any single file, the rest fall back to the defaults. Everything
-from feeds is autoescaped in HTML.
+Templates live in `templates/` as a base layout with partials; an operator's
+DIGEST_TEMPLATES_DIR may replace any single file and the rest fall back to the
+defaults. Everything from feeds is autoescaped in HTML, and only absolute
+http(s) links are ever written. The HTML is kept under Gmail's clipping limit
+by leaving out whole headlines, never by cutting the markup.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import textwrap
-from datetime import datetime
+import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import css_inline
 import jinja2
 
-from digest.config import DEFAULT_TEMPLATES_DIR, Settings
-from digest.models import DigestError, Edition, MailFormat, RenderedDigest, Subscriber
+from digest.config import DEFAULT_TEMPLATES_DIR, ConfigError, Settings
+from digest.models import (
+    Article,
+    DigestError,
+    Edition,
+    MailFormat,
+    RenderedDigest,
+    Subscriber,
+    Theme,
+)
+from digest.tokens import subscriber_url
+
+log = logging.getLogger(__name__)
 
 TEXT_WIDTH = 72
-_LINE_BREAKS = re.compile(r"[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]+")
+# Gmail clips messages whose HTML passes 102 KB; stay clear of it.
+HTML_BUDGET = 100_000
+SUBJECT_LENGTH = 200
+# Line breaks and every other control character: none may reach a header or a text line.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+_SAFE_URL = re.compile(r"^https?://[^\s\"'<>\\]+$", re.IGNORECASE)
+_PLACEHOLDER_TOKEN = "PREVIEW-PLACEHOLDER-set-DIGEST_SECRET_KEY"
 
 
 class TemplateError(DigestError):
     """A template could not be loaded or rendered; names the file and line."""
 
 
-class Renderer:
-    """Holds the Jinja2 environments; build one per run and reuse it."""
+@dataclass(frozen=True)
+class ThemeView:
+    """What a template sees of a theme: the lead, the others, and how many were left out."""
 
-    def __init__(self, settings: Settings) -> None:
+    label: str
+    lead: Article
+    more: list[Article]
+    omitted: int = 0
+
+    @classmethod
+    def of(cls, theme: Theme) -> ThemeView:
+        return cls(label=theme.label, lead=theme.lead, more=theme.more)
+
+    def capped(self, limit: int) -> ThemeView:
+        kept = self.more[:limit]
+        return ThemeView(self.label, self.lead, kept, self.omitted + len(self.more) - len(kept))
+
+
+class Renderer:
+    """Holds the Jinja2 environments; build one per run and reuse it for every subscriber.
+
+    `preview=True` is for previews and dry runs: a missing signing key or postal
+    address shows as a clearly marked placeholder instead of stopping the run.
+    """
+
+    def __init__(self, settings: Settings, *, preview: bool = False) -> None:
         self.settings = settings
-        dirs = [str(DEFAULT_TEMPLATES_DIR)]
-        if settings.templates_dir:
-            dirs.insert(0, str(settings.templates_dir))
-        loader = jinja2.FileSystemLoader(dirs)
+        self.preview = preview
+        self._secret = settings.secret_key.get_secret_value()
+        if not self._secret and not preview:
+            raise ConfigError(
+                "DIGEST_SECRET_KEY is not set: every digest carries a signed unsubscribe "
+                "link; generate a key with `digest secret`"
+            )
+        self.postal_address = " ".join(settings.postal_address.split())
+        if not self.postal_address and not preview:
+            log.warning("DIGEST_POSTAL_ADDRESS is not set: the footer has no postal address")
+        loader = jinja2.FileSystemLoader([str(d) for d in template_dirs(settings)])
         self.html_env = _environment(loader, autoescape=True)
         self.text_env = _environment(loader, autoescape=False)
         self.subject_template = self._compile_subject(settings.subject)
-        self._inliner = css_inline.CSSInliner(load_remote_stylesheets=False)
+        self._subject("Thu 19 Mar", ["A theme", "Another"])  # a wrong name fails now, not mid-run
+        self._inliner = css_inline.CSSInliner(
+            keep_at_rules=True, load_remote_stylesheets=False, minify_css=True
+        )
+        self._plans: dict[tuple, tuple[int | None, int]] = {}
 
     def render(self, edition: Edition, subscriber: Subscriber) -> RenderedDigest:
-        themes = [t for t in edition.themes if t.shown]
-        context = {
-            "edition": edition,
-            "themes": themes,
-            "subscriber": subscriber,
-            "tz": ZoneInfo(subscriber.timezone or self.settings.timezone),
-            "from_name": self.settings.from_name,
-            "date": self._edition_date(edition, subscriber),
-        }
+        themes = [ThemeView.of(t) for t in edition.themes if t.shown]
+        context = self._context(edition, subscriber, themes)
         subject = self.subject(edition, subscriber)
-        text = self._render(self.text_env, "digest.txt", context)
+        text = self._render(
+            self.text_env, "digest.txt", {**context, "themes": themes, "omitted": 0}
+        )
         html = None
         if subscriber.format is MailFormat.html:
-            html = self._inliner.inline(self._render(self.html_env, "digest.html", context))
+            html = self._html_within_budget(context, themes)
         return RenderedDigest(subject=subject, text=text, html=html)
 
     def subject(self, edition: Edition, subscriber: Subscriber) -> str:
-        """The subject line, never containing a line break whatever the feeds hold."""
+        """The subject line: one line, whatever the feeds hold."""
         top = [t.label for t in edition.themes if t.shown][:2]
+        return self._subject(self._edition_date(edition, subscriber), top)
+
+    def _subject(self, date: str, top: list[str]) -> str:
         context = {
-            "date": self._edition_date(edition, subscriber),
+            "date": date,
             "top_themes": " \u00b7 ".join(top) or "a quiet day",
             "themes": top,
             "from_name": self.settings.from_name,
@@ -70,12 +122,77 @@ class Renderer:
         try:
             raw = self.subject_template.render(context)
         except jinja2.TemplateError as exc:
-            raise TemplateError(f"DIGEST_SUBJECT: {exc}") from None
-        return " ".join(_LINE_BREAKS.sub(" ", raw).split())[:250]
+            raise TemplateError(
+                f"DIGEST_SUBJECT: {exc}; it may use {', '.join(sorted(context))}"
+            ) from None
+        return _one_line(raw, SUBJECT_LENGTH)
+
+    def unsubscribe_url(self, subscriber: Subscriber) -> str:
+        """The subscriber's signed link, or in a preview without a key a marked placeholder."""
+        if self._secret:
+            return subscriber_url(self.settings.public_url, self._secret, subscriber.email)
+        return f"{self.settings.public_url.rstrip('/')}/unsubscribe?token={_PLACEHOLDER_TOKEN}"
+
+    def _context(self, edition: Edition, subscriber: Subscriber, themes: list[ThemeView]) -> dict:
+        """Everything the templates see except `themes` and `omitted`, which trimming varies."""
+        tz = self._zone(subscriber)
+        leads = [t.lead.title for t in themes[:3]]
+        return {
+            "edition": edition,
+            "subscriber": subscriber,
+            "tz": tz,
+            "timezone": tz.key,
+            "local_day": edition.window_end.astimezone(tz).date(),
+            "date": self._edition_date(edition, subscriber),
+            "article_count": sum(1 + len(t.more) for t in themes),
+            "preheader": _one_line(" \u00b7 ".join(leads), 250),
+            "from_name": self.settings.from_name,
+            "from_address": self.settings.from_address,
+            "postal_address": self.postal_address,
+            "unsubscribe_url": self.unsubscribe_url(subscriber),
+            "placeholders": {
+                "unsubscribe": not self._secret,
+                "postal_address": self.preview and not self.postal_address,
+            },
+        }
+
+    def _html_within_budget(self, context: dict, themes: list[ThemeView]) -> str:
+        """The inlined HTML, leaving out the fewest whole headlines needed to fit HTML_BUDGET.
+
+        First the "more" lists are capped (the largest cap that fits), then trailing
+        themes are dropped; the reader is told how many headlines were left out. The
+        plan is remembered per set of themes, so every reader of an edition gets the
+        same headlines and the search runs once, not once per subscriber.
+        """
+
+        def build(cap: int | None, count: int) -> str:
+            shown, dropped = _trim(themes, cap, count)
+            omitted = sum(t.omitted for t in shown) + dropped
+            body = self._render(
+                self.html_env, "digest.html", {**context, "themes": shown, "omitted": omitted}
+            )
+            return self._inliner.inline(body)
+
+        key = tuple((t.label, t.lead.key, len(t.more)) for t in themes)
+        if key in self._plans:
+            html = build(*self._plans[key])
+            if _fits(html):
+                return html
+        plan = _plan(build, themes)
+        if len(self._plans) >= 64:
+            self._plans.clear()
+        self._plans[key] = plan
+        html = build(*plan)
+        if not _fits(html):
+            log.warning("digest HTML is %d bytes even with one theme", len(html.encode()))
+        return html
+
+    def _zone(self, subscriber: Subscriber) -> ZoneInfo:
+        return ZoneInfo(subscriber.timezone or self.settings.timezone)
 
     def _edition_date(self, edition: Edition, subscriber: Subscriber) -> str:
-        tz = ZoneInfo(subscriber.timezone or self.settings.timezone)
-        return edition.window_end.astimezone(tz).strftime("%a %-d %b")
+        day = edition.window_end.astimezone(self._zone(subscriber))
+        return f"{day:%a} {day.day} {day:%b}"
 
     def _compile_subject(self, source: str) -> jinja2.Template:
         try:
@@ -90,11 +207,23 @@ class Renderer:
             where = exc.filename or exc.name or name
             raise TemplateError(f"{where}, line {exc.lineno}: {exc.message}") from None
         except jinja2.TemplateNotFound as exc:
+            dirs = ", ".join(str(d) for d in template_dirs(self.settings))
             raise TemplateError(
-                f"template {exc.name} not found in {env.loader.searchpath}"
-            ) from None  # type: ignore[union-attr]
-        except jinja2.TemplateError as exc:
-            raise TemplateError(f"{name}: {exc}") from None
+                f"{_where(exc, name)}: template {exc.name} not found in {dirs}"
+            ) from None
+        except (jinja2.TemplateError, TypeError, ValueError, AttributeError) as exc:
+            raise TemplateError(f"{_where(exc, name)}: {exc}") from None
+
+
+def template_dirs(settings: Settings) -> list[Path]:
+    """Where templates are looked up, the operator's override directory first."""
+    return [p for p in (settings.templates_dir, DEFAULT_TEMPLATES_DIR) if p]
+
+
+def safe_url(url: str) -> str:
+    """The URL if it is absolute http(s), else '' so templates show the title unlinked."""
+    url = url.strip()
+    return url if _SAFE_URL.match(url) else ""
 
 
 def _environment(loader: jinja2.BaseLoader, autoescape: bool) -> jinja2.Environment:
@@ -106,33 +235,87 @@ def _environment(loader: jinja2.BaseLoader, autoescape: bool) -> jinja2.Environm
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters["localtime"] = _localtime
+    env.filters["when"] = _when
     env.filters["wrap"] = _wrap
-    env.filters["underline"] = lambda s, ch="=": f"{s}\n{ch * min(len(s), TEXT_WIDTH)}"
+    env.filters["heading"] = _heading
     env.filters["safe_url"] = safe_url
     return env
 
 
-def _localtime(value: datetime, tz: ZoneInfo, fmt: str = "%H:%M") -> str:
-    return value.astimezone(tz).strftime(fmt)
+@jinja2.pass_context
+def _when(context: jinja2.runtime.Context, article: Article) -> str:
+    """The article's time in the reader's zone; the weekday too when it is not the edition's day.
+
+    An undated article shows when it was first seen, and says so.
+    """
+    local = article.published.astimezone(context["tz"])
+    text = f"{local:%H:%M}" if local.date() == context["local_day"] else f"{local:%a %H:%M}"
+    return text if article.dated else f"first seen {text}"
 
 
-def _wrap(value: str, width: int = TEXT_WIDTH, indent: str = "") -> str:
+def _wrap(value: str, width: int = TEXT_WIDTH, hang: str = "") -> str:
+    """Fill a paragraph to `width` columns; control characters become spaces."""
     return textwrap.fill(
-        value,
+        _CONTROL.sub(" ", value),
         width=width,
-        initial_indent=indent,
-        subsequent_indent=indent,
+        subsequent_indent=hang,
         break_long_words=True,
         break_on_hyphens=False,
     )
 
 
-def safe_url(url: str) -> str:
-    """Only absolute http(s) links reach the reader; anything else becomes '#'."""
-    url = url.strip()
-    return url if re.match(r"^https?://[^\s\"'<>]+$", url, re.IGNORECASE) else "#"
+def _heading(value: str, char: str = "=") -> str:
+    """A wrapped heading underlined to the length of its longest line."""
+    text = _wrap(value)
+    return f"{text}\n{char * max(len(line) for line in text.splitlines() or [''])}"
 
 
-def template_dirs(settings: Settings) -> list[Path]:
-    return [p for p in (settings.templates_dir, DEFAULT_TEMPLATES_DIR) if p]
+def _one_line(value: str, limit: int) -> str:
+    """Collapse to one line of single spaces, shortened at a word with an ellipsis."""
+    text = " ".join(_CONTROL.sub(" ", value).split())
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1].rsplit(" ", 1)[0].rstrip(" ·,;:") + "…"
+
+
+def _plan(build, themes: list[ThemeView]) -> tuple[int | None, int]:
+    """(cap on "more" items or None, number of themes kept): the least trimming that fits."""
+    count = len(themes)
+    if not themes or _fits(build(None, count)):
+        return None, count
+    longest = max(len(t.more) for t in themes)
+    cap = _largest(0, longest - 1, lambda c: _fits(build(c, count)))
+    if cap is not None:
+        return cap, count
+    return 0, _largest(1, count - 1, lambda k: _fits(build(0, k))) or 1
+
+
+def _trim(themes: list[ThemeView], cap: int | None, count: int) -> tuple[list[ThemeView], int]:
+    """The first `count` themes with at most `cap` more items each, and how many were dropped."""
+    capped = themes if cap is None else [t.capped(cap) for t in themes]
+    dropped = sum(1 + len(t.more) + t.omitted for t in capped[count:])
+    return capped[:count], dropped
+
+
+def _fits(html: str) -> bool:
+    return len(html.encode("utf-8")) <= HTML_BUDGET
+
+
+def _largest(low: int, high: int, ok) -> int | None:
+    """The largest n in [low, high] with ok(n), given ok is monotonic (true, then false)."""
+    best = None
+    while low <= high:
+        mid = (low + high) // 2
+        if ok(mid):
+            best, low = mid, mid + 1
+        else:
+            high = mid - 1
+    return best
+
+
+def _where(exc: BaseException, name: str) -> str:
+    """'file, line N' for the innermost template frame of a rendering error."""
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if frame.filename.endswith((".html", ".txt")):
+            return f"{frame.filename}, line {frame.lineno}"
+    return name

@@ -1,0 +1,245 @@
+"""`digest preview` as operators run it: files, SpamAssassin, --serve in headless Chromium."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from bs4 import BeautifulSoup
+from conftest import SAMPLE_FEEDS, SAMPLE_NOW, FeedServer, MailSink, digest_env, run_digest
+from test_render import sample, settings
+
+from digest.models import MailFormat, Subscriber
+from digest.preview import write_preview
+from digest.tokens import read_token
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+def _feeds(feed_server: FeedServer) -> str:
+    urls = []
+    for path in sorted(SAMPLE_FEEDS.glob("*.xml")):
+        shutil.copy(path, feed_server.root / path.name)
+        urls.append(feed_server.url(path.name))
+    return ",".join(urls)
+
+
+def _message(path: Path) -> email.message.EmailMessage:
+    return email.message_from_bytes(path.read_bytes(), policy=email.policy.default)  # type: ignore[return-value]
+
+
+def test_preview_writes_html_text_and_the_message_exactly_as_sent(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    env = digest_env(tmp_path, DIGEST_FEEDS=_feeds(feed_server))
+    out = tmp_path / "out"
+
+    result = run_digest(["preview", "--now", SAMPLE_NOW, "--out", str(out)], env, tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    for name in ("digest.html", "digest.txt", "digest.eml"):
+        assert f"wrote {out / name}" in result.stdout
+    message = _message(out / "digest.eml")
+    assert message.get_content_type() == "multipart/alternative"
+    text, html = message.get_payload()
+    assert text.get_content() == (out / "digest.txt").read_text(encoding="utf-8")
+    # set_content ends the part with a newline; otherwise it is the file, byte for byte.
+    assert html.get_content() == (out / "digest.html").read_text(encoding="utf-8") + "\n"
+    assert message["To"].addresses[0].addr_spec == "reader@example.com"
+    assert str(message["Subject"]).startswith("Your morning digest, Thu 19 Mar: ")
+    page = BeautifulSoup(html.get_content(), "html.parser")
+    assert "Storm Edda Brings Flooding to Coastal Towns" in page.get_text()
+
+
+def test_preview_for_a_chosen_subscriber_uses_their_zone_and_signed_link(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    env = digest_env(tmp_path, DIGEST_FEEDS=_feeds(feed_server))
+    added = run_digest(
+        ["subscribers", "add", "kei@example.jp", "--timezone", "Asia/Tokyo"], env, tmp_path
+    )
+    assert added.returncode == 0, added.stderr
+    out = tmp_path / "out"
+
+    result = run_digest(
+        ["preview", "--now", SAMPLE_NOW, "--subscriber", "kei@example.jp", "--out", str(out)],
+        env,
+        tmp_path,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert _message(out / "digest.eml")["To"].addresses[0].addr_spec == "kei@example.jp"
+    page = BeautifulSoup((out / "digest.html").read_text(encoding="utf-8"), "html.parser")
+    assert "times in Asia/Tokyo" in page.get_text()
+    # 01:00 UTC in the sample feeds is 10:00 in Tokyo.
+    assert "The Daily Ledger · 10:00" in page.get_text(" ", strip=True)
+    href = page.find("a", string="Unsubscribe")["href"]
+    token = parse_qs(urlsplit(href).query)["token"][0]
+    assert read_token(env["DIGEST_SECRET_KEY"], token) == "kei@example.jp"
+
+
+def test_without_a_signing_key_a_dry_run_shows_placeholders_and_a_real_run_sends_nothing(
+    tmp_path: Path, feed_server: FeedServer, smtp_sink: MailSink
+) -> None:
+    env = digest_env(tmp_path, DIGEST_FEEDS=_feeds(feed_server), **smtp_sink.env())
+    env.pop("DIGEST_SECRET_KEY")
+    assert run_digest(["subscribers", "add", "ann@example.com"], env, tmp_path).returncode == 0
+
+    dry = run_digest(["run", "--dry-run", "--now", SAMPLE_NOW], env, tmp_path)
+    real = run_digest(["run", "--now", SAMPLE_NOW], env, tmp_path)
+
+    assert dry.returncode == 0, dry.stderr
+    text = (tmp_path / "preview" / "digest.txt").read_text(encoding="utf-8")
+    assert "[preview placeholder: set DIGEST_SECRET_KEY for real links]" in text
+    assert real.returncode == 2
+    assert "configuration error: DIGEST_SECRET_KEY is not set" in real.stderr
+    assert "Traceback" not in real.stderr
+    assert smtp_sink.envelopes == []
+
+
+def test_a_text_only_subscribers_preview_leaves_no_stale_html(tmp_path: Path) -> None:
+    write_preview(sample(), settings(), tmp_path)
+    assert (tmp_path / "digest.html").is_file()
+    reader = Subscriber(email="plain@example.com", format=MailFormat.text)
+
+    paths = write_preview(sample(), settings(), tmp_path, reader)
+
+    assert paths == [tmp_path / "digest.txt", tmp_path / "digest.eml"]
+    assert not (tmp_path / "digest.html").exists()
+    message = _message(tmp_path / "digest.eml")
+    assert message.get_content_type() == "text/plain"
+    assert message.get_content() == (tmp_path / "digest.txt").read_text(encoding="utf-8")
+
+
+def test_previewed_message_scores_under_one_with_spamassassin(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    spamassassin = shutil.which("spamassassin")
+    if spamassassin is None:
+        pytest.fail("SpamAssassin is not installed: `apt-get install spamassassin` (.ci/run does)")
+    env = digest_env(
+        tmp_path,
+        DIGEST_FEEDS=_feeds(feed_server),
+        DIGEST_FROM_ADDRESS="digest@news.example.org",
+        DIGEST_PUBLIC_URL="https://news.example.org",
+        DIGEST_POSTAL_ADDRESS="1 Example Street, 75001 Paris, France",
+    )
+    out = tmp_path / "out"
+    result = run_digest(["preview", "--now", SAMPLE_NOW, "--out", str(out)], env, tmp_path)
+    assert result.returncode == 0, result.stderr
+
+    scored = subprocess.run(
+        [spamassassin, "-L", "-t"],
+        input=(out / "digest.eml").read_bytes(),
+        capture_output=True,
+        timeout=120,
+        env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    )
+
+    report = scored.stdout.decode("utf-8", "replace")
+    found = re.search(r"^X-Spam-Status: \w+, score=(-?[\d.]+)", report, re.MULTILINE)
+    assert found, f"no X-Spam-Status in SpamAssassin's output:\n{report[-2000:]}{scored.stderr}"
+    details = report[report.find("Content analysis details") :]
+    assert float(found.group(1)) < 1.0, details
+
+
+@pytest.fixture
+def preview_server(tmp_path: Path, feed_server: FeedServer) -> Iterator[tuple[str, dict]]:
+    """`digest preview --serve` running as a subprocess; yields its URL and environment."""
+    env = digest_env(tmp_path, DIGEST_FEEDS=_feeds(feed_server))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "digest", "preview", "--now", SAMPLE_NOW, "--serve"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        url = None
+        while url is None and time.monotonic() < deadline:
+            line = process.stdout.readline()  # type: ignore[union-attr]
+            if not line:
+                break
+            found = re.search(r"serving the preview at (http://127\.0\.0\.1:\d+/)", line)
+            url = found.group(1) if found else None
+        if url is None:
+            process.kill()
+            pytest.fail(f"`digest preview --serve` did not start: {process.stderr.read()}")  # type: ignore[union-attr]
+        yield url, env
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_preview_serve_shows_the_digest_in_chromium_at_desktop_and_phone_width(
+    tmp_path: Path, preview_server: tuple[str, dict]
+) -> None:
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.fail("Debian's chromium is not installed: `apt-get install chromium` (.ci/run does)")
+    from playwright.sync_api import sync_playwright
+
+    url, env = preview_server
+    edition = run_digest(["preview", "--now", SAMPLE_NOW, "--format", "json"], env, tmp_path)
+    labels = [t["label"] for t in json.loads(edition.stdout)["themes"]]
+    assert len(labels) >= 3
+
+    requested: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            for name, width in (("desktop", 1280), ("phone", 375)):
+                page = browser.new_page(viewport={"width": width, "height": 1000})
+                page.on("request", lambda request: requested.append(request.url))
+                page.goto(url)
+                headers = page.locator("header").inner_text()
+                assert "Your morning digest, Thu 19 Mar:" in headers
+                assert "reader@example.com" in headers
+                digest = page.frame_locator("iframe")
+                for label in labels:
+                    heading = digest.get_by_role("heading", name=label, exact=True)
+                    assert heading.is_visible(), f"theme {label!r} not visible at {width}px"
+                frame = next(f for f in page.frames if f.url.endswith("/digest.html"))
+                assert frame.evaluate("document.documentElement.scrollWidth") <= width
+                shot = tmp_path / f"preview-{name}.png"
+                page.screenshot(path=str(shot))
+                assert shot.stat().st_size > 10_000
+
+                page.get_by_role("link", name="Plain text").click()
+                page.wait_for_url("**/?view=text")
+                text = page.frame_locator("iframe").locator("body").inner_text()
+                assert all(label in text for label in labels)
+                assert "More on this theme:" in text
+                page.close()
+            # Dark mode: the digest's own dark colours apply, not a client's guess.
+            page = browser.new_page(viewport={"width": 375, "height": 800}, color_scheme="dark")
+            page.goto(url)
+            page.frame_locator("iframe").locator("h1").wait_for()
+            frame = next(f for f in page.frames if f.url.endswith("/digest.html"))
+            background = frame.evaluate(
+                "getComputedStyle(document.querySelector('.page td')).backgroundColor"
+            )
+            assert background == "rgb(28, 28, 28)"
+            page.screenshot(path=str(tmp_path / "preview-phone-dark.png"))
+        finally:
+            browser.close()
+    assert requested and all(u.startswith(url) for u in requested), requested
