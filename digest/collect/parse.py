@@ -95,13 +95,7 @@ def parse_feed(
 
 
 def _parse_xml(data: bytes, base_url: str, summary_length: int) -> ParsedFeed:
-    prolog_end = _PROLOG_END.search(data)
-    if prolog_end and b"<!ENTITY" in data[: prolog_end.start()]:
-        raise FeedParseError(
-            "refused: the document declares its own XML entities "
-            "(a possible entity-expansion or external-entity attack)"
-        )
-    root = _xml_root(data)
+    root = xml_root(data)
     tag = root.tag if isinstance(root.tag, str) else ""
     kind = _local(tag)[1]
     if kind not in ("rss", "RDF", "feed", "channel"):
@@ -132,8 +126,18 @@ def _parse_xml(data: bytes, base_url: str, summary_length: int) -> ParsedFeed:
     return ParsedFeed(title=feed_title, entries=entries)
 
 
-def _xml_root(data: bytes) -> etree._Element:
-    """Parse strictly; if that fails, repair what browsers forgive and parse leniently."""
+def xml_root(data: bytes) -> etree._Element:
+    """Parse UTF-8 XML safely: strictly, else after repairing what browsers forgive.
+
+    Documents that declare entities are refused before lxml sees them; lxml is
+    also told never to expand entities, load a DTD or use the network.
+    """
+    prolog_end = _PROLOG_END.search(data)
+    if prolog_end and b"<!ENTITY" in data[: prolog_end.start()]:
+        raise FeedParseError(
+            "refused: the document declares its own XML entities "
+            "(a possible entity-expansion or external-entity attack)"
+        )
     try:
         return etree.fromstring(data, _parser(recover=False))
     except etree.XMLSyntaxError as exc:
@@ -147,7 +151,7 @@ def _xml_root(data: bytes) -> etree._Element:
     except etree.XMLSyntaxError:
         root = None
     if root is None:
-        raise FeedParseError(f"not a readable RSS, Atom or JSON feed: {first_error}")
+        raise FeedParseError(f"not readable XML: {first_error}")
     return root
 
 
