@@ -61,6 +61,8 @@ _NAMED_ENTITY = re.compile(r"&([A-Za-z][A-Za-z0-9]{1,31});")
 _XML_ENTITIES = frozenset({"amp", "lt", "gt", "quot", "apos"})
 _BARE_AMP = re.compile(r"&(?!#?[A-Za-z0-9]{1,32};)")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# HTML void elements written unescaped and unclosed (<br>) would swallow what follows.
+_UNCLOSED_VOID = re.compile(r"<(br|hr|img)(\s[^<>]*?)?\s*(?<!/)>", re.IGNORECASE)
 _TITLE_FROM_BODY = 120
 
 
@@ -146,6 +148,7 @@ def xml_root(data: bytes) -> etree._Element:
     text = _CONTROL.sub("", text)
     text = _NAMED_ENTITY.sub(_entity_to_ref, text)
     text = _BARE_AMP.sub("&amp;", text)
+    text = _UNCLOSED_VOID.sub(r"<\1\2/>", text)
     try:
         root = etree.fromstring(text.encode("utf-8"), _parser(recover=True))
     except etree.XMLSyntaxError:
