@@ -138,6 +138,12 @@ async def _one(
         report.ok = False
         report.error = outcome.error = str(exc)
         parsed = None
+    except Exception as exc:
+        # A bug met on one strange feed must not cost the other feeds their articles.
+        log.exception("unexpected error collecting %s", source)
+        report.ok = False
+        report.error = outcome.error = f"unexpected error: {type(exc).__name__}: {exc}"
+        parsed = None
     report.title = outcome.title = parsed.title if parsed else ""
     report.seconds = time.perf_counter() - began
     return _Result(report=report, outcome=outcome, parsed=parsed)

@@ -279,7 +279,7 @@ def _entry(
 def _parse_json(content: bytes, base_url: str, summary_length: int) -> ParsedFeed:
     try:
         doc = json.loads(content)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:
         raise FeedParseError(f"not a readable JSON feed: {exc}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("items"), list):
         raise FeedParseError("not a readable JSON feed: no 'items' list")
