@@ -21,7 +21,7 @@ from digest.collect.clean import clean_title, summarise
 from digest.collect.fetch import USER_AGENT
 from digest.collect.urls import canonical_url
 from digest.config import Settings, load_settings
-from digest.store import Store, feeds
+from digest.store import Store, feed_cache, feeds
 
 FEEDS = Path(__file__).resolve().parent / "feeds"
 NOW = datetime(2026, 3, 19, 7, 0, tzinfo=UTC)
@@ -279,6 +279,11 @@ def _conditional(body: bytes, etag: str) -> Behaviour:
     return reply
 
 
+def _cache_stamp(store: Store) -> datetime:
+    with store.engine.connect() as conn:
+        return conn.execute(sa.select(feed_cache.c.updated_at)).scalar_one()
+
+
 def test_unchanged_feed_costs_one_304_and_keeps_its_articles(
     web: WebServer, store: Store, tmp_path: Path
 ) -> None:
@@ -286,6 +291,7 @@ def test_unchanged_feed_costs_one_304_and_keeps_its_articles(
     config = settings(tmp_path)
 
     first = collect([url], NOW - DAY, NOW, store, config)
+    parsed_at = _cache_stamp(store)
     second = collect([url], NOW - DAY, NOW + timedelta(minutes=5), store, config)
 
     hits = web.hits_for("/etag.xml")
@@ -295,9 +301,10 @@ def test_unchanged_feed_costs_one_304_and_keeps_its_articles(
     # The 304 carried no body: the articles come from the cache, nothing was parsed.
     assert second.feeds[0].ok and second.feeds[0].not_modified
     assert titles(second) == titles(first) and len(second.articles) == 2
+    assert _cache_stamp(store) == parsed_at, "the cached entries were replaced by a new parse"
     assert second.feeds[0].title == "The Daily Planet"
-    [etag] = store.engine.connect().execute(sa.select(feeds.c.etag)).scalars()
-    assert etag == '"v1"'
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.select(feeds.c.etag)).scalar_one() == '"v1"'
 
 
 def test_last_modified_is_sent_back(web: WebServer, store: Store, tmp_path: Path) -> None:

@@ -59,9 +59,8 @@ class Fetcher:
         self.settings = settings
         self.client = httpx.AsyncClient(
             headers={"User-Agent": USER_AGENT, "Accept": _ACCEPT},
-            timeout=httpx.Timeout(
-                settings.fetch_timeout, connect=min(settings.fetch_timeout, 10.0)
-            ),
+            # Connect and each read; the whole request is bounded in `fetch`.
+            timeout=httpx.Timeout(settings.fetch_timeout),
             limits=httpx.Limits(max_connections=settings.fetch_concurrency),
             follow_redirects=True,
             max_redirects=MAX_REDIRECTS,
