@@ -62,7 +62,6 @@ async def _fetch_all(
 ) -> list[_Result]:
     sources = list(dict.fromkeys(sources))
     validators = store.feed_validators(sources) if conditional else {}
-    # Held from the start of a fetch to the end of its parse: bounds the bytes in memory.
     gate = asyncio.Semaphore(settings.fetch_concurrency)
     pool = ParsePool(settings.parse_workers, len(sources))
     try:
@@ -109,6 +108,8 @@ async def _one(
     outcome = FeedOutcome(url=source)
     parsed = None
     try:
+        # The host's gate first, then a global slot, so no slot idles behind a busy host.
+        # The slot is kept until the body is parsed: that bounds the bytes held in memory.
         async with fetcher.host_gate(source):
             await gate.acquire()
             try:

@@ -105,19 +105,14 @@ def _parse_xml(data: bytes, base_url: str, summary_length: int) -> ParsedFeed:
             f"not a readable RSS, Atom or JSON feed: the document is <{kind or '?'}>"
         )
     channel = root if kind in ("feed", "channel") else _child(root, "channel")
-    items = []
-    seen = set()
-    for parent in (channel, root):
-        if parent is None:
-            continue
-        for el in parent:
-            if (
-                isinstance(el.tag, str)
-                and _local(el.tag)[1] in ("item", "entry")
-                and el not in seen
-            ):
-                seen.add(el)
-                items.append(el)
+    # RSS puts items in the channel, RDF beside it; sloppy RSS sometimes beside it too.
+    parents = [p for p in dict.fromkeys([channel, root]) if p is not None]
+    items = [
+        el
+        for parent in parents
+        for el in parent
+        if isinstance(el.tag, str) and _local(el.tag)[1] in ("item", "entry")
+    ]
     title_el = _child(channel, "title") if channel is not None else None
     feed_title = clean_title(_markup(title_el)) if title_el is not None else ""
     entries = []
