@@ -15,13 +15,21 @@ from pathlib import Path
 import brotli
 import pytest
 import sqlalchemy as sa
+from alembic import command
 
 from digest.collect import collect
 from digest.collect.clean import clean_title, summarise
 from digest.collect.fetch import USER_AGENT
 from digest.collect.urls import canonical_url
 from digest.config import Settings, load_settings
-from digest.store import Store, feed_cache, feeds
+from digest.store import (
+    Store,
+    _alembic_config,
+    feed_cache,
+    feeds,
+    make_engine,
+    upgrade_schema,
+)
 
 FEEDS = Path(__file__).resolve().parent / "feeds"
 NOW = datetime(2026, 3, 19, 7, 0, tzinfo=UTC)
@@ -680,3 +688,21 @@ def test_cached_entries_survive_json_round_trip(
     assert cached is not None
     title, payload = cached
     assert title == "JSON Times" and len(json.loads(payload)) == 2
+
+
+def test_an_existing_database_gains_the_feed_cache_on_upgrade(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "0001")
+        conn.execute(
+            feeds.insert().values(url="https://kept.example.com/rss", added_at=NOW, title="Kept")
+        )
+    assert "feed_cache" not in sa.inspect(engine).get_table_names()
+
+    upgrade_schema(engine)
+
+    assert "feed_cache" in sa.inspect(engine).get_table_names()
+    store = Store(f"sqlite:///{tmp_path / 'old.db'}")
+    assert store.feed_urls() == ["https://kept.example.com/rss"]
+    store.close()
+    engine.dispose()
