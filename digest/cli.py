@@ -257,6 +257,60 @@ def feeds_list(ctx: _Context) -> None:
         click.echo(f"{row['url']}\t{status}")
 
 
+@feeds.command("check")
+@pass_ctx
+def feeds_check(ctx: _Context) -> None:
+    """Fetch every feed now and print a table of status, articles and time taken.
+
+    Exits 3 when any feed failed.
+    """
+    from digest.collect import check
+    from digest.job import resolve_sources
+
+    reports = check(resolve_sources(ctx.settings, ctx.store), ctx.store, ctx.settings)
+    click.echo(f"{'STATUS':<12} {'ARTICLES':>8} {'SECONDS':>8}  FEED")
+    for r in reports:
+        status = "ok" if r.ok else ("dead" if r.dead else f"failing x{r.failures}")
+        line = f"{status:<12} {r.articles:>8} {r.seconds:>8.2f}  {r.url}"
+        click.echo(line if r.ok else f"{line}\n{'':<31}{r.error}")
+    failed = sum(not r.ok for r in reports)
+    click.echo(f"{len(reports)} feeds, {failed} failing")
+    if failed:
+        sys.exit(EXIT_PARTIAL)
+
+
+@feeds.command("import")
+@click.argument("opml_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@pass_ctx
+def feeds_import(ctx: _Context, opml_file: Path) -> None:
+    """Add every feed in an OPML file (nested folders included)."""
+    from digest.collect.opml import OpmlError, read_opml
+
+    try:
+        found, skipped = read_opml(opml_file.read_bytes())
+    except OpmlError as exc:
+        raise DigestError(f"{opml_file}: {exc}") from None
+    known = set(ctx.store.feed_urls())
+    added = 0
+    for url, title in found:
+        if url not in known:
+            ctx.store.add_feed(url, title)
+            added += 1
+    for url in skipped:
+        click.echo(f"skipped {url}: only http(s) feeds are imported", err=True)
+    click.echo(f"imported {added} feeds ({len(found) - added} already listed)")
+
+
+@feeds.command("export")
+@pass_ctx
+def feeds_export(ctx: _Context) -> None:
+    """Print every stored feed as OPML, for another feed reader."""
+    from digest.collect.opml import write_opml
+
+    rows = ctx.store.feed_rows()
+    click.echo(write_opml([(r["url"], r["title"]) for r in rows]).decode("utf-8"), nl=False)
+
+
 @cli.group()
 def db() -> None:
     """Manage the database schema."""

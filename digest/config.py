@@ -55,6 +55,13 @@ class Settings(BaseSettings):
     fetch_concurrency: int = Field(16, ge=1, le=512)
     max_feed_bytes: int = Field(10_000_000, ge=1024)
     summary_length: int = Field(300, ge=40, le=5000)
+    fetch_total_timeout: float = Field(60, gt=0)
+    fetch_per_host: int = Field(4, ge=1, le=64)
+    fetch_retries: int = Field(2, ge=0, le=10)
+    fetch_backoff: float = Field(1.0, ge=0)
+    fetch_max_retry_after: float = Field(120, ge=0)
+    feed_dead_after: int = Field(5, ge=1)
+    parse_workers: int = Field(0, ge=0, le=64)
 
     # Mail
     smtp_host: str = "localhost"

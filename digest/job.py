@@ -88,10 +88,11 @@ def build_edition(
     collection = collect(sources, start, end, store, settings)
     themes = group(collection.articles)
     log.info(
-        "collected %d articles from %d feeds (%d failed) into %d themes",
+        "collected %d articles from %d feeds (%d failed, %d dead) into %d themes",
         len(collection.articles),
         len(collection.feeds),
         sum(not f.ok for f in collection.feeds),
+        sum(f.dead for f in collection.feeds),
         len(themes),
     )
     return Edition(

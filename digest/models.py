@@ -45,6 +45,8 @@ class FeedReport(BaseModel):
     articles: int = 0
     not_modified: bool = False
     seconds: float = 0.0
+    failures: int = Field(0, description="Consecutive failed runs, this one included.")
+    dead: bool = Field(False, description="Failed DIGEST_FEED_DEAD_AFTER runs in a row.")
 
 
 class Theme(BaseModel):
@@ -163,6 +165,7 @@ def edition_json(edition: Edition) -> dict:
                 "error": f.error,
                 "articles": f.articles,
                 "seconds": round(f.seconds, 3),
+                "dead": f.dead,
             }
             for f in edition.feeds
         ],

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -65,6 +66,16 @@ seen_articles = sa.Table(
     sa.Column("first_seen", sa.DateTime(timezone=True), nullable=False),
 )
 
+# The last parsed entries of each feed (JSON), so a 304 Not Modified still
+# contributes its articles without the body being fetched or parsed again.
+feed_cache = sa.Table(
+    "feed_cache",
+    metadata,
+    sa.Column("feed_url", sa.String(2000), primary_key=True),
+    sa.Column("title", sa.String(500), nullable=False, server_default=""),
+    sa.Column("entries", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
 
 # Each built edition, stored so reruns and workers reuse it instead of fetching again.
 editions = sa.Table(
@@ -133,6 +144,18 @@ def normalise_email(address: str) -> str:
     # The local part is case-sensitive by the RFC but not in practice: treat
     # Ann@x and ann@x as one subscriber.
     return valid.normalized.lower()
+
+
+@dataclass(slots=True)
+class FeedOutcome:
+    """One feed's fetch, as collection records it: health, validators and parsed entries."""
+
+    url: str
+    title: str = ""
+    error: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    entries_json: str | None = None  # None: keep the cached entries (304, or a failure)
 
 
 class Store:
@@ -233,22 +256,69 @@ class Store:
 
     def record_feed_result(self, url: str, title: str, error: str | None) -> None:
         """Remember a feed's health; creates the row for feeds named only in settings."""
+        self.record_feed_outcomes([FeedOutcome(url=url, title=title, error=error)])
+
+    def record_feed_outcomes(self, outcomes: Iterable[FeedOutcome]) -> dict[str, int]:
+        """Remember each feed's health, validators and entries in one transaction.
+
+        Returns each feed's consecutive failures after this run.
+        """
         stamp = now_utc()
+        failures: dict[str, int] = {}
         with self.engine.begin() as conn:
-            row = conn.execute(feeds.select().where(feeds.c.url == url)).first()
-            if row is None:
-                conn.execute(feeds.insert().values(url=url, title=title, added_at=stamp))
-                failures = 0
-            else:
-                failures = row.consecutive_failures
-            values: dict = {"last_error": error}
-            if error is None:
-                values.update(last_success=stamp, consecutive_failures=0)
-                if title:
-                    values["title"] = title
-            else:
-                values["consecutive_failures"] = failures + 1
-            conn.execute(feeds.update().where(feeds.c.url == url).values(**values))
+            for out in outcomes:
+                row = conn.execute(feeds.select().where(feeds.c.url == out.url)).first()
+                if row is None:
+                    conn.execute(feeds.insert().values(url=out.url, title="", added_at=stamp))
+                count = row.consecutive_failures if row is not None else 0
+                values: dict = {"last_error": out.error}
+                if out.error is None:
+                    count = 0
+                    values.update(last_success=stamp, consecutive_failures=0)
+                    if out.title:
+                        values["title"] = out.title[:500]
+                else:
+                    count += 1
+                    values["consecutive_failures"] = count
+                if out.entries_json is not None:
+                    # Validators are only worth sending while the entries they vouch for exist.
+                    values.update(etag=out.etag, last_modified=out.last_modified)
+                    conn.execute(feed_cache.delete().where(feed_cache.c.feed_url == out.url))
+                    conn.execute(
+                        feed_cache.insert().values(
+                            feed_url=out.url,
+                            title=out.title[:500],
+                            entries=out.entries_json,
+                            updated_at=stamp,
+                        )
+                    )
+                conn.execute(feeds.update().where(feeds.c.url == out.url).values(**values))
+                failures[out.url] = count
+        return failures
+
+    def feed_validators(self, urls: Iterable[str]) -> dict[str, tuple[str | None, str | None]]:
+        """(ETag, Last-Modified) of each feed whose parsed entries are cached."""
+        wanted = set(urls)
+        query = sa.select(feeds.c.url, feeds.c.etag, feeds.c.last_modified).join(
+            feed_cache, feed_cache.c.feed_url == feeds.c.url
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return {
+            r.url: (r.etag, r.last_modified)
+            for r in rows
+            if r.url in wanted and (r.etag or r.last_modified)
+        }
+
+    def cached_feed(self, url: str) -> tuple[str, str] | None:
+        """(title, entries JSON) last parsed from a feed, or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(feed_cache.c.title, feed_cache.c.entries).where(
+                    feed_cache.c.feed_url == url
+                )
+            ).first()
+        return (row.title, row.entries) if row else None
 
     # Articles
 

@@ -1,0 +1,56 @@
+"""OPML, the format feed readers exchange subscription lists in."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email.utils import format_datetime
+
+from lxml import etree
+
+from digest.collect.decode import to_utf8
+from digest.collect.fetch import is_http
+from digest.collect.parse import FeedParseError, xml_root
+
+
+class OpmlError(FeedParseError):
+    """The file is not OPML we can read."""
+
+
+def read_opml(content: bytes) -> tuple[list[tuple[str, str]], list[str]]:
+    """(url, title) of every feed in the outline, nested folders included, and what was skipped.
+
+    Only http(s) feeds are taken: a `file:` source must be named by the operator
+    directly, never arrive inside a list from elsewhere.
+    """
+    try:
+        root = xml_root(to_utf8(content))
+    except FeedParseError as exc:
+        raise OpmlError(f"not a readable OPML file: {exc}") from None
+    if not isinstance(root.tag, str) or root.tag.lower() != "opml":
+        raise OpmlError(f"not an OPML file: the document is <{root.tag}>, not <opml>")
+    feeds: dict[str, str] = {}
+    skipped = []
+    for outline in root.iter("outline"):
+        url = (outline.get("xmlUrl") or outline.get("xmlurl") or "").strip()
+        if not url:
+            continue  # a folder
+        if not is_http(url):
+            skipped.append(url)
+            continue
+        title = (outline.get("title") or outline.get("text") or "").strip()
+        feeds.setdefault(url, title)
+    return list(feeds.items()), skipped
+
+
+def write_opml(feeds: list[tuple[str, str]], title: str = "digest feeds") -> bytes:
+    """An OPML 2.0 document listing the feeds."""
+    opml = etree.Element("opml", version="2.0")
+    head = etree.SubElement(opml, "head")
+    etree.SubElement(head, "title").text = title
+    etree.SubElement(head, "dateCreated").text = format_datetime(datetime.now(UTC))
+    body = etree.SubElement(opml, "body")
+    for url, name in feeds:
+        etree.SubElement(
+            body, "outline", type="rss", text=name or url, title=name or url, xmlUrl=url
+        )
+    return etree.tostring(opml, xml_declaration=True, encoding="utf-8", pretty_print=True)

@@ -1,0 +1,27 @@
+"""Feed cache: the last parsed entries of each feed, reused when it answers 304.
+
+Revision ID: collect1
+Revises: 0001
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "collect1"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "feed_cache",
+        sa.Column("feed_url", sa.String(2000), primary_key=True),
+        sa.Column("title", sa.String(500), nullable=False, server_default=""),
+        sa.Column("entries", sa.Text, nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("feed_cache")
