@@ -247,7 +247,7 @@ def feeds_remove(ctx: _Context, url: str) -> None:
 @feeds.command("list")
 @pass_ctx
 def feeds_list(ctx: _Context) -> None:
-    """Print every stored feed with its health."""
+    """Print every listed feed with its health."""
     for row in ctx.store.feed_rows():
         status = (
             "ok"

@@ -55,6 +55,8 @@ feeds = sa.Table(
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Column("consecutive_failures", sa.Integer, nullable=False, server_default="0"),
     sa.Column("added_at", sa.DateTime(timezone=True), nullable=False),
+    # False for feeds only named in settings: their health is kept, they are not listed.
+    sa.Column("listed", sa.Boolean, nullable=False, server_default=sa.true()),
 )
 
 # When an article was first seen: the time of undated items, so each appears
@@ -233,11 +235,18 @@ class Store:
     # Feeds
 
     def add_feed(self, url: str, title: str = "") -> None:
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(feeds.insert().values(url=url, title=title, added_at=now_utc()))
-        except IntegrityError:
-            raise DigestError(f"feed {url} is already listed") from None
+        """List a feed; one seen before only through DIGEST_FEEDS keeps its health record."""
+        with self.engine.begin() as conn:
+            row = conn.execute(feeds.select().where(feeds.c.url == url)).first()
+            if row is not None and row.listed:
+                raise DigestError(f"feed {url} is already listed")
+            if row is None:
+                conn.execute(
+                    feeds.insert().values(url=url, title=title, listed=True, added_at=now_utc())
+                )
+            else:
+                values = {"listed": True, "title": title} if title else {"listed": True}
+                conn.execute(feeds.update().where(feeds.c.url == url).values(**values))
 
     def remove_feed(self, url: str) -> bool:
         with self.engine.begin() as conn:
@@ -245,18 +254,19 @@ class Store:
 
     def feed_urls(self) -> list[str]:
         with self.engine.connect() as conn:
-            return list(conn.execute(sa.select(feeds.c.url).order_by(feeds.c.id)).scalars())
+            query = sa.select(feeds.c.url).where(feeds.c.listed).order_by(feeds.c.id)
+            return list(conn.execute(query).scalars())
 
-    def feed_rows(self) -> list[dict]:
+    def feed_rows(self, *, include_unlisted: bool = False) -> list[dict]:
+        """Listed feeds with their health; `include_unlisted` adds feeds named only in settings."""
+        query = feeds.select().order_by(feeds.c.id)
+        if not include_unlisted:
+            query = query.where(feeds.c.listed)
         with self.engine.connect() as conn:
-            rows = conn.execute(feeds.select().order_by(feeds.c.id)).mappings().all()
+            rows = conn.execute(query).mappings().all()
         return [
             {k: (_aware(v) if isinstance(v, datetime) else v) for k, v in r.items()} for r in rows
         ]
-
-    def record_feed_result(self, url: str, title: str, error: str | None) -> None:
-        """Remember a feed's health; creates the row for feeds named only in settings."""
-        self.record_feed_outcomes([FeedOutcome(url=url, title=title, error=error)])
 
     def record_feed_outcomes(self, outcomes: Iterable[FeedOutcome]) -> dict[str, int]:
         """Remember each feed's health, validators and entries in one transaction.
@@ -269,7 +279,11 @@ class Store:
             for out in outcomes:
                 row = conn.execute(feeds.select().where(feeds.c.url == out.url)).first()
                 if row is None:
-                    conn.execute(feeds.insert().values(url=out.url, title="", added_at=stamp))
+                    # Named only in DIGEST_FEEDS or --feeds: health is kept, but it is not
+                    # listed, so it is not fetched once the setting no longer names it.
+                    conn.execute(
+                        feeds.insert().values(url=out.url, title="", listed=False, added_at=stamp)
+                    )
                 count = row.consecutive_failures if row is not None else 0
                 values: dict = {"last_error": out.error}
                 if out.error is None:

@@ -618,7 +618,7 @@ def test_feed_health_is_remembered_and_dead_feeds_reported(
     assert after[gone].dead and after[gone].failures == 2 and "HTTP 404" in after[gone].error
     assert after[good].ok and after[good].articles == 1
     assert f"feed dead: {gone}" in caplog.text
-    rows = {r["url"]: r for r in store.feed_rows()}
+    rows = {r["url"]: r for r in store.feed_rows(include_unlisted=True)}
     assert rows[gone]["consecutive_failures"] == 2 and "404" in rows[gone]["last_error"]
     assert rows[gone]["last_success"] is None
     assert rows[good]["consecutive_failures"] == 0 and rows[good]["last_error"] is None

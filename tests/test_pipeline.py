@@ -168,3 +168,21 @@ def test_feeds_and_subscribers_are_managed_from_the_cli(tmp_path: Path) -> None:
     assert again.returncode == 1 and "already subscribed" in again.stderr
     assert run_digest(["subscribers", "remove", "ANN@example.com"], env, tmp_path).returncode == 0
     assert run_digest(["subscribers", "list"], env, tmp_path).stdout.strip() == ""
+
+
+def test_feeds_named_only_in_settings_are_not_remembered_as_listed(tmp_path: Path) -> None:
+    env = digest_env(tmp_path)
+    samples = run_digest(["preview", "--format", "json", "--now", SAMPLE_NOW], env, tmp_path)
+    assert samples.returncode == 0, samples.stderr
+    assert len(json.loads(samples.stdout)["feeds"]) == 3
+    assert run_digest(["feeds", "list"], env, tmp_path).stdout.strip() == ""
+
+    one = str(SAMPLE_FEEDS / "global-wire.rss.xml")
+    env["DIGEST_FEEDS"] = one
+    named = run_digest(["preview", "--format", "json", "--now", SAMPLE_NOW], env, tmp_path)
+    assert [f["url"] for f in json.loads(named.stdout)["feeds"]] == [one]
+
+    # Listing it later keeps its health record and makes it a listed feed.
+    del env["DIGEST_FEEDS"]
+    assert run_digest(["feeds", "add", one], env, tmp_path).returncode == 0
+    assert run_digest(["feeds", "list"], env, tmp_path).stdout.startswith(f"{one}\tok")

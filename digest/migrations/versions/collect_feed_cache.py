@@ -1,4 +1,4 @@
-"""Feed cache: the last parsed entries of each feed, reused when it answers 304.
+"""Feed cache (the last parsed entries of each feed, reused on 304); feeds.listed.
 
 Revision ID: collect1
 Revises: 0001
@@ -14,6 +14,9 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.add_column(
+        "feeds", sa.Column("listed", sa.Boolean, nullable=False, server_default=sa.true())
+    )
     op.create_table(
         "feed_cache",
         sa.Column("feed_url", sa.String(2000), primary_key=True),
@@ -25,3 +28,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("feed_cache")
+    with op.batch_alter_table("feeds") as batch:
+        batch.drop_column("listed")
