@@ -9,11 +9,10 @@ from __future__ import annotations
 import asyncio
 import ssl
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 
 import aiosmtplib
 
-from digest.collect import collect
+from digest.collect import check as check_feed_list
 from digest.config import Settings
 from digest.models import DigestError
 from digest.store import Store, schema_revisions
@@ -100,19 +99,15 @@ async def _smtp_handshake(settings: Settings) -> str:
 
 
 def check_feeds(settings: Settings, store: Store, sources: list[str]) -> list[Check]:
-    """Fetch and parse every feed once; collection's own rules decide what is healthy."""
-    end = datetime.now(UTC)
-    collection = collect(
-        sources, end - timedelta(hours=settings.window_hours), end, store, settings
-    )
+    """Fetch and parse every feed afresh, as `digest feeds check` does."""
     return [
         Check(
             f"feed {report.url}",
             report.ok,
-            f"{report.articles} articles in the window, {report.seconds:.1f}s"
+            f"{report.articles} entries, {report.seconds:.1f}s"
             if report.ok
             else report.error or "failed",
             "fix or remove it with `digest feeds remove URL`",
         )
-        for report in collection.feeds
+        for report in check_feed_list(sources, store, settings)
     ]
