@@ -280,24 +280,19 @@ def subscribers_import(ctx: _Context, path: Path, skip_invalid: bool, resubscrib
     separated by ';'). Every row is checked first; by default one bad row
     means nothing is stored.
     """
-    from digest.subscribers import import_csv
+    from digest.subscribers import decode_csv, import_csv
 
     try:
-        stream = (
-            io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", newline="")
-            if str(path) == "-"
-            else path.open(encoding="utf-8-sig", newline="")
-        )
+        data = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
     except OSError as exc:
         raise DigestError(f"cannot read {path}: {exc.strerror}") from None
-    with stream:
-        plan, counts = import_csv(
-            ctx.store,
-            stream,
-            default_timezone=ctx.settings.timezone,
-            skip_invalid=skip_invalid,
-            resubscribe=resubscribe,
-        )
+    plan, counts = import_csv(
+        ctx.store,
+        io.StringIO(decode_csv(data), newline=""),
+        default_timezone=ctx.settings.timezone,
+        skip_invalid=skip_invalid,
+        resubscribe=resubscribe,
+    )
     for bad in plan.bad:
         click.echo(f"{path}: {bad}", err=True)
     if counts is None:

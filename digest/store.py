@@ -263,8 +263,10 @@ class Store:
                     subscribers.update()
                     .where(subscribers.c.email == sa.bindparam("b_email"))
                     .values(
-                        {c: sa.bindparam(f"b_{c}") for c in _MUTABLE_COLUMNS},
-                        updated_at=stamp,
+                        {
+                            **{c: sa.bindparam(f"b_{c}") for c in _MUTABLE_COLUMNS},
+                            "updated_at": stamp,
+                        }
                     )
                 )
                 conn.execute(statement, updates)

@@ -150,6 +150,18 @@ class ImportPlan:
     bad: list[BadRow] = field(default_factory=list)
 
 
+def decode_csv(data: bytes) -> str:
+    """The file's text: UTF-8, with or without the byte-order mark spreadsheets add."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DigestError(
+            f"line {line}: the file is not UTF-8 (byte 0x{data[exc.start]:02x}); "
+            "save it as UTF-8 (in a spreadsheet: 'CSV UTF-8') and retry"
+        ) from None
+
+
 def read_csv(stream: TextIO, default_timezone: str = "UTC") -> ImportPlan:
     """Read and validate every row; nothing is written.
 
@@ -157,10 +169,11 @@ def read_csv(stream: TextIO, default_timezone: str = "UTC") -> ImportPlan:
     left empty take the column's default (active, html, the default time zone,
     no delivery hour, no topics).
     """
-    reader = csv.reader(stream)
+    # strict: a stray quote is an error, rather than swallowing the rows after it.
+    reader = csv.reader(stream, strict=True)
     try:
         header = next(reader, None)
-    except (csv.Error, UnicodeDecodeError) as exc:
+    except csv.Error as exc:
         raise DigestError(f"line 1: cannot read the header row: {exc}") from None
     if header is None:
         raise DigestError("the file is empty; it needs a header row naming at least 'email'")
@@ -175,10 +188,6 @@ def read_csv(stream: TextIO, default_timezone: str = "UTC") -> ImportPlan:
         except csv.Error as exc:
             raise DigestError(
                 f"line {line}: the CSV is malformed ({exc}); fix it and retry"
-            ) from None
-        except UnicodeDecodeError as exc:
-            raise DigestError(
-                f"around line {line}: the file is not UTF-8 ({exc.reason}); save it as UTF-8"
             ) from None
         if cells is None:
             break
