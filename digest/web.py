@@ -177,13 +177,14 @@ def _preferences(
     form: dict[str, str] | None = None,
 ) -> HTMLResponse:
     """The preferences form, filled from the stored record or from a refused post."""
-    values = form or {
+    values = {
         "topics_include": "; ".join(sub.topics_include),
         "topics_exclude": "; ".join(sub.topics_exclude),
         "delivery_hour": "" if sub.delivery_hour is None else str(sub.delivery_hour),
         "timezone": sub.timezone,
         "format": sub.format.value,
     }
+    values.update({k: v for k, v in (form or {}).items() if k in values})
     return pages.render(
         "preferences.html",
         status_code=400 if error else 200,
