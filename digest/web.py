@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from urllib.parse import urlencode
 from zoneinfo import available_timezones
 
 import jinja2
@@ -143,10 +144,10 @@ def create_app(settings: Settings, store: Store) -> Starlette:
             return _preferences(pages, sub, token=token, error=str(exc), form=form)
         await run_in_threadpool(store.update_subscriber, changed)
         log.info("%s changed their preferences", email)
-        # Post/redirect/get, so reloading the page does not post again.
-        return RedirectResponse(
-            request.url.include_query_params(saved="1"), status_code=303, headers=SECURITY_HEADERS
-        )
+        # Post/redirect/get, so reloading the page does not post again. Relative, so it
+        # stays under DIGEST_PUBLIC_URL whatever path the proxy serves us at.
+        query = urlencode({"token": token, "saved": "1"})
+        return RedirectResponse(f"preferences?{query}", status_code=303, headers=SECURITY_HEADERS)
 
     async def bad_token(request: Request, exc: Exception) -> Response:
         return pages.render("bad_link.html", status_code=400, reason=str(exc))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import socket
 import subprocess
@@ -10,9 +11,11 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from email import message_from_bytes, policy
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -256,6 +259,19 @@ def test_preferences_page_in_chromium_saves_a_change_the_next_preview_reflects(
     message = message_from_bytes((out / "digest.eml").read_bytes(), policy=policy.default)
     assert message.get_content_type() == "text/plain"
     assert message["To"].addresses[0].addr_spec == "ann@example.com"
+
+    # The same view as JSON: only her themes, and the text shows their times in Tokyo.
+    shown = run_digest(
+        ["preview", "--subscriber", "ann@example.com", "--now", SAMPLE_NOW, "--format", "json"],
+        served.env,
+        served.cwd,
+    )
+    articles = [a for t in json.loads(shown.stdout)["themes"] for a in t["articles"]]
+    assert articles and all("Storm Edda" in a["title"] for a in articles)
+    tokyo = ZoneInfo("Asia/Tokyo")
+    for article in articles:
+        local = datetime.fromisoformat(article["published"]).astimezone(tokyo)
+        assert local.strftime("%H:%M") in text, (article["title"], local)
 
 
 def test_a_refused_preference_change_says_why_and_stores_nothing(served: Served) -> None:
