@@ -171,8 +171,8 @@ def _subscriber_view(edition, sub: Subscriber, settings: Settings):
     view = personal_edition(edition, sub, settings)
     if view is None:
         click.echo(
-            f"{sub.email} would be skipped today (nothing matches their topics); "
-            "showing the quiet-day note DIGEST_QUIET_DAY=note would send",
+            f"{sub.email} would be skipped today, with nothing to read; "
+            "showing the quiet-day note DIGEST_QUIET_DAY=note would send instead",
             err=True,
         )
         return quiet_edition(edition)
