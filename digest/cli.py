@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import secrets
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -13,7 +15,7 @@ import click
 from digest import __version__
 from digest.config import ConfigError, Settings, load_settings
 from digest.logs import configure_logging
-from digest.models import DigestError, Subscriber, edition_json
+from digest.models import DigestError, Subscriber, SubscriberStatus, edition_json
 from digest.store import Store
 
 log = logging.getLogger("digest")
@@ -163,6 +165,8 @@ def preview(
     edition = build_edition(
         ctx.settings, ctx.store, now=now, since=since, feeds=list(feeds) or None
     )
+    if sub is not None:
+        edition = _subscriber_view(edition, sub, ctx.settings)
     if fmt == "json":
         click.echo(json.dumps(edition_json(edition), indent=2, ensure_ascii=False))
         return
@@ -173,6 +177,21 @@ def preview(
         serve_preview(
             out, port, lambda url: click.echo(f"serving the preview at {url} (Ctrl-C stops)")
         )
+
+
+def _subscriber_view(edition, sub: Subscriber, settings: Settings):
+    """The edition as this subscriber would get it; says so when they would get nothing."""
+    from digest.job import personal_edition, quiet_edition
+
+    view = personal_edition(edition, sub, settings)
+    if view is None:
+        click.echo(
+            f"{sub.email} would be skipped today, with nothing to read; "
+            "showing the quiet-day note DIGEST_QUIET_DAY=note would send instead",
+            err=True,
+        )
+        return quiet_edition(edition)
+    return view
 
 
 def _print_written(edition, paths: list[Path]) -> None:
@@ -193,11 +212,34 @@ def subscribers() -> None:
 @click.argument("email")
 @click.option("--name", default="", help="Shown in the To: header.")
 @click.option("--timezone", default=None, help="IANA time zone for times in their digest.")
+@click.option("--hour", default=None, help="Preferred delivery hour, 0-23, in their time zone.")
+@click.option("--format", "fmt", default="html", help="html (with a text part) or text.")
+@click.option("--topics", default="", help="Only themes about these, separated by ';'.")
+@click.option("--exclude", default="", help="Never themes about these, separated by ';'.")
 @pass_ctx
-def subscribers_add(ctx: _Context, email: str, name: str, timezone: str | None) -> None:
+def subscribers_add(
+    ctx: _Context,
+    email: str,
+    name: str,
+    timezone: str | None,
+    hour: str | None,
+    fmt: str,
+    topics: str,
+    exclude: str,
+) -> None:
     """Subscribe EMAIL."""
+    from digest import subscribers as records
+
     sub = ctx.store.add_subscriber(
-        Subscriber(email=email, name=name, timezone=timezone or ctx.settings.timezone)
+        Subscriber(
+            email=records.parse_email(email),
+            name=records.parse_name(name),
+            timezone=records.parse_timezone(timezone or "", ctx.settings.timezone),
+            delivery_hour=records.parse_delivery_hour(hour),
+            format=records.parse_format(fmt),
+            topics_include=records.parse_topics(topics),
+            topics_exclude=records.parse_topics(exclude),
+        )
     )
     click.echo(f"subscribed {sub.email}")
 
@@ -213,11 +255,114 @@ def subscribers_remove(ctx: _Context, email: str) -> None:
 
 
 @subscribers.command("list")
+@click.option(
+    "--status", type=click.Choice([s.value for s in SubscriberStatus]), help="Only these."
+)
 @pass_ctx
-def subscribers_list(ctx: _Context) -> None:
+def subscribers_list(ctx: _Context, status: str | None) -> None:
     """Print every subscriber with their status."""
-    for sub in ctx.store.iter_subscribers():
+    wanted = SubscriberStatus(status) if status else None
+    for sub in ctx.store.iter_subscribers(wanted):
         click.echo(f"{sub.email}\t{sub.status.value}\t{sub.name}")
+
+
+@subscribers.command("show")
+@click.argument("email")
+@pass_ctx
+def subscribers_show(ctx: _Context, email: str) -> None:
+    """Print every field of one subscriber."""
+    from digest.subscribers import describe
+
+    sub = ctx.store.get_subscriber(email)
+    if sub is None:
+        raise DigestError(f"no subscriber {email}; see `digest subscribers list`")
+    for label, value in describe(sub):
+        click.echo(f"{label}: {value}")
+
+
+@subscribers.command("import")
+@click.argument("path", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+@click.option("--skip-invalid", is_flag=True, help="Store the good rows even if some are bad.")
+@click.option(
+    "--resubscribe", is_flag=True, help="Let the file reactivate people who unsubscribed."
+)
+@pass_ctx
+def subscribers_import(ctx: _Context, path: Path, skip_invalid: bool, resubscribe: bool) -> None:
+    """Add or update subscribers from a CSV file ('-' for standard input).
+
+    The header row names any of the columns email (required), name, status,
+    timezone, delivery_hour, format, topics_include, topics_exclude (topics
+    separated by ';'). Every row is checked first; by default one bad row
+    means nothing is stored.
+    """
+    from digest.subscribers import decode_csv, import_csv
+
+    try:
+        data = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+    except OSError as exc:
+        raise DigestError(f"cannot read {path}: {exc.strerror}") from None
+    plan, counts = import_csv(
+        ctx.store,
+        io.StringIO(decode_csv(data), newline=""),
+        default_timezone=ctx.settings.timezone,
+        skip_invalid=skip_invalid,
+        resubscribe=resubscribe,
+    )
+    for bad in plan.bad:
+        click.echo(f"{path}: {bad}", err=True)
+    if counts is None:
+        raise DigestError(
+            f"{len(plan.bad)} bad rows in {path}, so nothing was imported: "
+            "fix them, or use --skip-invalid to store the other rows"
+        )
+    click.echo(
+        f"imported {path}: {counts.added} added, {counts.updated} updated, "
+        f"{counts.unchanged} unchanged, {len(plan.bad)} bad rows skipped"
+    )
+    if counts.kept_unsubscribed:
+        click.echo(
+            f"{counts.kept_unsubscribed} who unsubscribed were kept unsubscribed "
+            "(use --resubscribe only with their consent)"
+        )
+
+
+@subscribers.command("export")
+@click.argument(
+    "path", default="-", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path)
+)
+@pass_ctx
+def subscribers_export(ctx: _Context, path: Path) -> None:
+    """Write every subscriber, every field, as CSV (to PATH, default standard output)."""
+    from digest.subscribers import write_csv
+
+    if str(path) == "-":
+        write_csv(ctx.store.iter_subscribers(), sys.stdout)
+        return
+    try:
+        with path.open("w", encoding="utf-8", newline="") as stream:
+            count = write_csv(ctx.store.iter_subscribers(), stream)
+    except OSError as exc:
+        raise DigestError(f"cannot write {path}: {exc.strerror}") from None
+    click.echo(f"exported {count} subscribers to {path}")
+
+
+@cli.command()
+@click.option("--host", help="Interface to listen on [default: DIGEST_SERVE_HOST].")
+@click.option("--port", type=click.IntRange(1, 65535), help="[default: DIGEST_SERVE_PORT].")
+@pass_ctx
+def serve(ctx: _Context, host: str | None, port: int | None) -> None:
+    """Run the web app behind DIGEST_PUBLIC_URL: unsubscribe and preferences pages."""
+    from digest.web import serve as run_server
+
+    run_server(
+        ctx.settings, ctx.store, host or ctx.settings.serve_host, port or ctx.settings.serve_port
+    )
+
+
+@cli.command()
+def secret() -> None:
+    """Print a new random signing key for DIGEST_SECRET_KEY."""
+    click.echo(secrets.token_urlsafe(32))
 
 
 @cli.group()

@@ -80,6 +80,7 @@ class Settings(BaseSettings):
     public_url: str = Field("http://127.0.0.1:8000", pattern=r"^https?://\S+$")
     serve_host: str = "127.0.0.1"
     serve_port: int = Field(8000, ge=1, le=65535)
+    quiet_day: Literal["skip", "note"] = "skip"
 
     # Output
     templates_dir: Path | None = None

@@ -17,7 +17,8 @@ from digest.collect import collect
 from digest.config import SAMPLE_FEEDS_DIR, Settings
 from digest.deliver import build_message, send_messages
 from digest.group import group
-from digest.models import DeliveryResult, Edition, SubscriberStatus
+from digest.models import DeliveryResult, Edition, Subscriber, SubscriberStatus
+from digest.personalise import personalise
 from digest.render import Renderer
 from digest.store import Store
 
@@ -105,6 +106,32 @@ def build_edition(
     )
 
 
+# Personalisation: each subscriber's own view of the edition, before rendering.
+
+
+def quiet_edition(edition: Edition) -> Edition:
+    """The edition with nothing in it: rendered, it is the short "quiet day" note."""
+    return edition.model_copy(update={"themes": []})
+
+
+def personal_edition(
+    edition: Edition, subscriber: Subscriber, settings: Settings
+) -> Edition | None:
+    """What this subscriber should receive today, or None to skip them (the reason is logged)."""
+    mine = personalise(edition, subscriber)
+    if mine is not None:
+        return mine
+    if any(t.shown for t in edition.themes):
+        reason = "their topics leave nothing to read"
+    else:
+        reason = "the edition is empty"
+    if settings.quiet_day == "note":
+        log.info("sending %s the quiet-day note: %s today", subscriber.email, reason)
+        return quiet_edition(edition)
+    log.info("skipping %s: %s today (DIGEST_QUIET_DAY=skip)", subscriber.email, reason)
+    return None
+
+
 def send_edition(edition: Edition, settings: Settings, store: Store) -> RunReport:
     """Render and send the edition to every active subscriber."""
     return asyncio.run(_send_edition(edition, settings, store))
@@ -117,7 +144,11 @@ async def _send_edition(edition: Edition, settings: Settings, store: Store) -> R
 
     def messages():
         for subscriber in store.iter_subscribers(SubscriberStatus.active):
-            rendered = renderer.render(edition, subscriber)
+            view = personal_edition(edition, subscriber, settings)
+            if view is None:
+                report.skipped += 1
+                continue
+            rendered = renderer.render(view, subscriber)
             yield subscriber, build_message(rendered, subscriber, settings)
 
     async for result in send_messages(messages(), settings):

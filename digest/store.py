@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -232,6 +233,104 @@ class Store:
                 yield _subscriber_from_row(row)
             last_id = rows[-1].id
 
+    def upsert_subscribers(
+        self, rows: Iterable[dict], *, default_timezone: str = "UTC", resubscribe: bool = False
+    ) -> UpsertCounts:
+        """Add or update many subscribers in one transaction, a few statements in all.
+
+        Each row holds `email` (normalised) and any other subscriber columns,
+        already validated; columns a row leaves out keep their stored value (or
+        the default for a new subscriber). `updated_at` changes only on rows
+        that really change. Someone who unsubscribed stays unsubscribed unless
+        `resubscribe` is given: an old list must not undo their choice.
+        """
+        rows = list(rows)
+        counts = UpsertCounts()
+        stamp = now_utc()
+        with self.engine.begin() as conn:
+            existing: dict[str, dict] = {}
+            emails = [r["email"] for r in rows]
+            for start in range(0, len(emails), 500):
+                query = subscribers.select().where(
+                    subscribers.c.email.in_(emails[start : start + 500])
+                )
+                existing.update({m["email"]: dict(m) for m in conn.execute(query).mappings()})
+            inserts, updates = [], []
+            for row in rows:
+                values = _subscriber_values(row)
+                current = existing.get(row["email"])
+                if current is None:
+                    new = {**_NEW_SUBSCRIBER, "timezone": default_timezone, **values}
+                    new.setdefault("created_at", stamp)
+                    new.setdefault("updated_at", new["created_at"])
+                    inserts.append(new)
+                    counts.added += 1
+                    continue
+                values.pop("created_at", None)
+                values.pop("updated_at", None)
+                if (
+                    current["status"] == SubscriberStatus.unsubscribed
+                    and values.get("status", SubscriberStatus.unsubscribed.value)
+                    != SubscriberStatus.unsubscribed
+                    and not resubscribe
+                ):
+                    del values["status"]
+                    counts.kept_unsubscribed += 1
+                merged = {**current, **values}
+                if merged == current:
+                    counts.unchanged += 1
+                    continue
+                updates.append(
+                    {"b_email": row["email"], **{f"b_{c}": merged[c] for c in _MUTABLE_COLUMNS}}
+                )
+                counts.updated += 1
+            if inserts:
+                conn.execute(subscribers.insert(), inserts)
+            if updates:
+                statement = (
+                    subscribers.update()
+                    .where(subscribers.c.email == sa.bindparam("b_email"))
+                    .values(
+                        {
+                            **{c: sa.bindparam(f"b_{c}") for c in _MUTABLE_COLUMNS},
+                            "updated_at": stamp,
+                        }
+                    )
+                )
+                conn.execute(statement, updates)
+        return counts
+
+    def set_subscriber_status(self, email: str, status: SubscriberStatus) -> Subscriber | None:
+        """Set the status (a no-op if it already is); None if there is no such subscriber."""
+        email = email.strip().lower()
+        with self.engine.begin() as conn:
+            conn.execute(
+                subscribers.update()
+                .where(subscribers.c.email == email, subscribers.c.status != status.value)
+                .values(status=status.value, updated_at=now_utc())
+            )
+        return self.get_subscriber(email)
+
+    def update_subscriber(self, sub: Subscriber) -> Subscriber | None:
+        """Store every field of an existing subscriber; None if there is no such subscriber."""
+        email = sub.email.strip().lower()
+        values = _subscriber_row(sub.model_copy(update={"email": email}))
+        with self.engine.begin() as conn:
+            current = (
+                conn.execute(subscribers.select().where(subscribers.c.email == email))
+                .mappings()
+                .first()
+            )
+            if current is None:
+                return None
+            if any(current[k] != v for k, v in values.items()):
+                conn.execute(
+                    subscribers.update()
+                    .where(subscribers.c.email == email)
+                    .values(**values, updated_at=now_utc())
+                )
+        return self.get_subscriber(email)
+
     # Feeds
 
     def add_feed(self, url: str, title: str = "") -> None:
@@ -423,6 +522,47 @@ def _redact(url: str) -> str:
         return sa.engine.make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
         return "<unparseable URL>"
+
+
+@dataclass
+class UpsertCounts:
+    """What a bulk upsert of subscribers did."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    kept_unsubscribed: int = 0
+
+
+_MUTABLE_COLUMNS = (
+    "name",
+    "status",
+    "timezone",
+    "delivery_hour",
+    "format",
+    "topics_include",
+    "topics_exclude",
+)
+_NEW_SUBSCRIBER = {
+    "name": "",
+    "status": SubscriberStatus.active.value,
+    "delivery_hour": None,
+    "format": MailFormat.html.value,
+    "topics_include": "[]",
+    "topics_exclude": "[]",
+}
+
+
+def _subscriber_values(row: dict) -> dict:
+    """Column values from a validated import row (enums to text, topics to JSON)."""
+    values = {}
+    for key, value in row.items():
+        if key in ("topics_include", "topics_exclude"):
+            value = json.dumps(list(value))
+        elif isinstance(value, StrEnum):
+            value = value.value
+        values[key] = value
+    return values
 
 
 def _subscriber_row(sub: Subscriber) -> dict:

@@ -1,0 +1,476 @@
+"""Subscribers: CSV import and export, the CLI, and personalised delivery."""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from conftest import SAMPLE_FEEDS, SAMPLE_NOW, FeedServer, MailSink, digest_env, run_digest
+
+from digest.models import Article, DigestError, Edition, Subscriber, SubscriberStatus, Theme
+from digest.personalise import personalise
+from digest.store import Store
+from digest.subscribers import EXPORT_COLUMNS, import_csv, read_csv, write_csv
+
+HEADER = [
+    "email",
+    "name",
+    "status",
+    "timezone",
+    "delivery_hour",
+    "format",
+    "topics_include",
+    "topics_exclude",
+]
+
+
+def _big_csv(path: Path, rows: int = 10_000, bad_every: int = 200) -> tuple[dict, dict]:
+    """Write `rows` data rows, one in `bad_every` bad in one of several ways.
+
+    Returns the good rows by address and the bad rows by line number, with
+    a word the reason must contain.
+    """
+    zones = ["Europe/Paris", "America/New_York", "Asia/Tokyo", "UTC", "Australia/Sydney"]
+    good: dict[str, dict] = {}
+    bad: dict[int, str] = {}
+    kinds = ["syntax", "duplicate", "timezone", "format", "hour", "status"]
+    with path.open("w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(HEADER)
+        for i in range(rows):
+            line = i + 2
+            row = {
+                "email": f"Reader.{i:05d}@Example.com",
+                "name": f"Réader {i}, Jr." if i % 3 == 0 else "",
+                "status": ["active", "unsubscribed", "bounced"][i % 7 % 3],
+                "timezone": zones[i % len(zones)],
+                "delivery_hour": "" if i % 4 == 0 else str(i % 24),
+                "format": "text" if i % 5 == 0 else "html",
+                "topics_include": "Storm Edda; rail" if i % 6 == 0 else "",
+                "topics_exclude": "football" if i % 11 == 0 else "",
+            }
+            if i % bad_every == bad_every - 1:
+                kind = kinds[(i // bad_every) % len(kinds)]
+                if kind == "syntax":
+                    row["email"] = ["not an address", "ann@@example.com", "bob@", "@x.org"][i % 4]
+                    bad[line] = "invalid email address"
+                elif kind == "duplicate":
+                    row["email"] = f"READER.{i - 1:05d}@EXAMPLE.COM"
+                    bad[line] = f"duplicate of line {line - 1}"
+                elif kind == "timezone":
+                    row["timezone"] = "Mars/Olympus"
+                    bad[line] = "unknown time zone"
+                elif kind == "format":
+                    row["format"] = "pdf"
+                    bad[line] = "unknown format"
+                elif kind == "hour":
+                    row["delivery_hour"] = "25"
+                    bad[line] = "delivery hour"
+                else:
+                    row["status"] = "paused"
+                    bad[line] = "unknown status"
+            else:
+                good[row["email"].lower()] = row
+            writer.writerow([row[c] for c in HEADER])
+    return good, bad
+
+
+def _exported(env: dict, cwd: Path) -> dict[str, dict]:
+    result = run_digest(["subscribers", "export"], env, cwd)
+    assert result.returncode == 0, result.stderr
+    return {row["email"]: row for row in csv.DictReader(io.StringIO(result.stdout))}
+
+
+def test_import_of_10000_rows_reports_every_bad_row_and_stores_all_or_nothing(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "subscribers.csv"
+    good, bad = _big_csv(source)
+    assert len(bad) == 50 and len(good) == 9_950
+    env = digest_env(tmp_path)
+
+    refused = run_digest(["subscribers", "import", str(source)], env, tmp_path)
+
+    assert refused.returncode == 1
+    assert "Traceback" not in refused.stderr
+    reported = [ln for ln in refused.stderr.splitlines() if ln.startswith(f"{source}: line ")]
+    assert len(reported) == 50, refused.stderr[-2000:]
+    for line, reason in bad.items():
+        matching = [r for r in reported if r.startswith(f"{source}: line {line} ")]
+        assert len(matching) == 1, f"line {line} not reported once: {matching}"
+        assert reason in matching[0], matching[0]
+    assert "nothing was imported" in refused.stderr and "--skip-invalid" in refused.stderr
+    assert _exported(env, tmp_path) == {}
+
+    stored = run_digest(["subscribers", "import", "--skip-invalid", str(source)], env, tmp_path)
+
+    assert stored.returncode == 0, stored.stderr
+    assert "9950 added" in stored.stdout and "50 bad rows skipped" in stored.stdout
+    rows = _exported(env, tmp_path)
+    assert set(rows) == set(good)
+    for address, expected in good.items():
+        row = rows[address]
+        for column in HEADER[1:]:
+            assert row[column] == expected[column].replace("; ", ";"), (address, column)
+
+
+def test_export_then_import_is_lossless_and_reimport_never_duplicates(tmp_path: Path) -> None:
+    source = tmp_path / "subscribers.csv"
+    _big_csv(source, rows=600, bad_every=10_000)
+    first = digest_env(tmp_path)
+    assert run_digest(["subscribers", "import", str(source)], first, tmp_path).returncode == 0
+    exported = tmp_path / "export.csv"
+    done = run_digest(["subscribers", "export", str(exported)], first, tmp_path)
+    assert done.returncode == 0 and "exported 600 subscribers" in done.stdout
+
+    (tmp_path / "second").mkdir()
+    second = digest_env(tmp_path / "second")
+    loaded = run_digest(["subscribers", "import", str(exported)], second, tmp_path)
+    assert loaded.returncode == 0, loaded.stderr
+    assert "600 added" in loaded.stdout
+
+    assert _exported(second, tmp_path) == _exported(first, tmp_path)
+    assert run_digest(["subscribers", "export"], second, tmp_path).stdout == exported.read_text()
+
+    again = run_digest(["subscribers", "import", str(exported)], first, tmp_path)
+    assert "0 added, 0 updated, 600 unchanged" in again.stdout, again.stdout
+    assert _exported(first, tmp_path) == _exported(second, tmp_path)
+
+
+def test_reimport_updates_only_the_named_columns_and_keeps_unsubscribed(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'digest.db'}")
+    initial = "email,name,timezone,topics_include\nann@example.com,Ann,Europe/Paris,rail;storm\n"
+    import_csv(store, io.StringIO(initial + "bob@example.com,Bob,UTC,\n"))
+    store.set_subscriber_status("bob@example.com", SubscriberStatus.unsubscribed)
+    before = store.get_subscriber("ann@example.com")
+
+    plan, counts = import_csv(
+        store,
+        io.StringIO(
+            "email,name,status\nANN@example.com,Ann B,active\nbob@example.com,Bob,active\n"
+        ),
+    )
+
+    assert not plan.bad
+    assert counts is not None and (counts.added, counts.updated, counts.unchanged) == (0, 1, 1)
+    assert counts.kept_unsubscribed == 1
+    ann = store.get_subscriber("ann@example.com")
+    assert ann is not None and before is not None
+    assert ann.name == "Ann B" and ann.timezone == "Europe/Paris"
+    assert ann.topics_include == ["rail", "storm"]
+    assert ann.created_at == before.created_at and ann.updated_at > before.updated_at
+    assert store.get_subscriber("bob@example.com").status is SubscriberStatus.unsubscribed
+
+    import_csv(store, io.StringIO("email,status\nbob@example.com,active\n"), resubscribe=True)
+    assert store.get_subscriber("bob@example.com").status is SubscriberStatus.active
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "the file is empty"),
+        ("name,timezone\nAnn,UTC\n", "no 'email' column"),
+        ("email,colour\nann@example.com,red\n", "unknown column 'colour'"),
+        ("email,name,name\nann@example.com,a,b\n", "named twice"),
+        ('email,name\nann@example.com,"unclosed\nbob@example.com,Bob\n', "line 2: the CSV"),
+    ],
+)
+def test_a_file_that_is_not_a_subscriber_csv_is_refused_clearly(content: str, message: str) -> None:
+    with pytest.raises(DigestError, match=message):
+        read_csv(io.StringIO(content, newline=""))
+
+
+def test_a_file_that_is_not_utf8_is_refused_with_the_fix(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("email,name\nann@example.com,Andr\u00e9\n".encode("latin-1"))
+    env = digest_env(tmp_path)
+
+    result = run_digest(["subscribers", "import", str(path)], env, tmp_path)
+
+    assert result.returncode == 1
+    assert "UTF-8" in result.stderr and "Traceback" not in result.stderr
+    assert _exported(env, tmp_path) == {}
+
+
+def test_excel_style_csv_with_bom_and_crlf_imports(tmp_path: Path) -> None:
+    path = tmp_path / "excel.csv"
+    path.write_bytes(
+        b"\xef\xbb\xbfEmail,Name\r\nann@example.com,Ann\r\n\r\nbob@example.com,Bob\r\n"
+    )
+    env = digest_env(tmp_path)
+
+    result = run_digest(["subscribers", "import", str(path)], env, tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert set(_exported(env, tmp_path)) == {"ann@example.com", "bob@example.com"}
+
+
+def test_line_numbers_count_physical_lines_of_multiline_cells() -> None:
+    text = 'email,name\nann@example.com,"two\nlines"\nnot-an-address,x\n'
+
+    plan = read_csv(io.StringIO(text))
+
+    assert [(b.line, b.email) for b in plan.bad] == [(4, "not-an-address")]
+    assert plan.rows[0]["name"] == "two lines"  # no line breaks reach the To: header
+
+
+def test_cli_add_show_list_and_refusals(tmp_path: Path) -> None:
+    env = digest_env(tmp_path)
+    added = run_digest(
+        [
+            "subscribers",
+            "add",
+            "Ann@Example.com",
+            "--name",
+            "Ann",
+            "--timezone",
+            "Asia/Tokyo",
+            "--hour",
+            "7",
+            "--format",
+            "text",
+            "--topics",
+            "rail; storm",
+        ],
+        env,
+        tmp_path,
+    )
+    assert added.returncode == 0, added.stderr
+
+    shown = run_digest(["subscribers", "show", "ANN@example.com"], env, tmp_path)
+
+    assert shown.returncode == 0
+    assert "email: ann@example.com" in shown.stdout
+    assert "timezone: Asia/Tokyo" in shown.stdout and "delivery_hour: 07:00" in shown.stdout
+    assert "format: text" in shown.stdout and "topics_include: rail; storm" in shown.stdout
+
+    for args, message in [
+        (["--timezone", "Mars/Olympus"], "unknown time zone"),
+        (["--hour", "24"], "delivery hour"),
+        (["--format", "pdf"], "unknown format"),
+    ]:
+        refused = run_digest(["subscribers", "add", "bob@example.com", *args], env, tmp_path)
+        assert refused.returncode == 1 and message in refused.stderr, refused.stderr
+        assert "Traceback" not in refused.stderr
+    missing = run_digest(["subscribers", "show", "nobody@example.com"], env, tmp_path)
+    assert missing.returncode == 1 and "no subscriber nobody@example.com" in missing.stderr
+    listed = run_digest(["subscribers", "list", "--status", "active"], env, tmp_path)
+    assert listed.stdout.split() == ["ann@example.com", "active", "Ann"]
+
+
+def test_export_writes_every_field(tmp_path: Path) -> None:
+    stamp = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    sub = Subscriber(
+        email="ann@example.com",
+        name='Ann "A", Jr.',
+        status=SubscriberStatus.bounced,
+        timezone="Europe/Paris",
+        delivery_hour=6,
+        format="text",
+        topics_include=["rail", "storm edda"],
+        topics_exclude=["football"],
+        created_at=stamp,
+        updated_at=stamp,
+    )
+    out = io.StringIO()
+
+    assert write_csv([sub], out) == 1
+
+    (row,) = csv.DictReader(io.StringIO(out.getvalue()))
+    assert tuple(row) == EXPORT_COLUMNS
+    assert row == {
+        "email": "ann@example.com",
+        "name": 'Ann "A", Jr.',
+        "status": "bounced",
+        "timezone": "Europe/Paris",
+        "delivery_hour": "6",
+        "format": "text",
+        "topics_include": "rail;storm edda",
+        "topics_exclude": "football",
+        "created_at": "2026-03-01T12:00:00+00:00",
+        "updated_at": "2026-03-01T12:00:00+00:00",
+    }
+
+
+# Personalisation, on editions built by hand
+
+
+def _article(title: str, n: int) -> Article:
+    return Article(
+        key=f"https://news.example/{n}",
+        title=title,
+        url=f"https://news.example/{n}",
+        source="Wire",
+        feed_url="https://news.example/feed",
+        published=datetime(2026, 3, 19, 6, n, tzinfo=UTC),
+    )
+
+
+EDITION = Edition(
+    id="digest/2026-03-19",
+    generated_at=datetime(2026, 3, 19, 7, tzinfo=UTC),
+    window_start=datetime(2026, 3, 18, 7, tzinfo=UTC),
+    window_end=datetime(2026, 3, 19, 7, tzinfo=UTC),
+    themes=[
+        Theme(
+            label="Storm · Edda · Coastal",
+            articles=[_article("Storm Edda floods towns", 1), _article("Coast braces", 2)],
+        ),
+        Theme(
+            label="Gaza · Cairo · Talks",
+            articles=[_article("Gaza talks resume", 3), _article("Aid stalls", 4)],
+        ),
+        Theme(
+            label="Other news",
+            articles=[
+                _article("Rail lines closed by storm", 5),
+                _article("Trailblazer wins award", 6),
+                _article("Champions League late goal", 7),
+            ],
+        ),
+    ],
+    feeds=[],
+)
+
+
+def _titles(edition: Edition | None) -> list[str]:
+    assert edition is not None
+    return [a.title for t in edition.themes for a in t.articles]
+
+
+def test_without_topics_the_edition_is_unchanged() -> None:
+    assert personalise(EDITION, Subscriber(email="a@example.com")) == EDITION
+
+
+def test_included_topics_keep_whole_matching_themes_and_matching_stray_articles() -> None:
+    sub = Subscriber(email="a@example.com", topics_include=["STORM", "rail"])
+
+    mine = personalise(EDITION, sub)
+
+    assert _titles(mine) == [
+        "Storm Edda floods towns",
+        "Coast braces",
+        "Rail lines closed by storm",  # not "Trailblazer": whole words only
+    ]
+    assert [t.label for t in mine.themes] == ["Storm · Edda · Coastal", "Other news"]
+    assert mine.themes[1].lead.title == "Rail lines closed by storm"
+
+
+def test_excluded_topics_drop_themes_by_label_and_articles_by_title() -> None:
+    sub = Subscriber(email="a@example.com", topics_exclude=["gaza", "champions league"])
+
+    mine = personalise(EDITION, sub)
+
+    assert "Gaza talks resume" not in _titles(mine) and "Aid stalls" not in _titles(mine)
+    assert "Champions League late goal" not in _titles(mine)
+    assert "Storm Edda floods towns" in _titles(mine)
+
+
+def test_nothing_left_means_none_and_hidden_themes_stay_hidden() -> None:
+    assert (
+        personalise(EDITION, Subscriber(email="a@example.com", topics_include=["cricket"])) is None
+    )
+    hidden = EDITION.model_copy(
+        update={"themes": [t.model_copy(update={"shown": False}) for t in EDITION.themes]}
+    )
+    assert personalise(hidden, Subscriber(email="a@example.com")) is None
+
+
+# Personalised delivery, end to end
+
+
+def _serve_samples(feed_server: FeedServer) -> list[str]:
+    urls = []
+    for path in sorted(SAMPLE_FEEDS.glob("*.xml")):
+        shutil.copy(path, feed_server.root / path.name)
+        urls.append(feed_server.url(path.name))
+    return urls
+
+
+HEADLINE_WORDS = ["Storm Edda", "Gaza", "Migration", "Champions League", "Exoplanet", "Truce"]
+
+
+def _body_text(message) -> str:
+    return "\n".join(part.get_content() for part in message.walk() if not part.is_multipart())
+
+
+def test_topics_and_format_shape_what_each_subscriber_receives(
+    tmp_path: Path, feed_server: FeedServer, smtp_sink: MailSink
+) -> None:
+    feeds = _serve_samples(feed_server)
+    env = digest_env(tmp_path, DIGEST_FEEDS=",".join(feeds), **smtp_sink.env())
+    people = [
+        ["storm@example.com", "--topics", "Storm Edda"],
+        ["nogaza@example.com", "--exclude", "Gaza"],
+        ["plain@example.com", "--format", "text"],
+        ["cricket@example.com", "--topics", "cricket"],
+    ]
+    for args in people:
+        assert run_digest(["subscribers", "add", *args], env, tmp_path).returncode == 0
+
+    result = run_digest(["run", "--now", SAMPLE_NOW], env, tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    received = {m["To"].addresses[0].addr_spec: m for m in smtp_sink.messages}
+    assert set(received) == {"storm@example.com", "nogaza@example.com", "plain@example.com"}
+    assert "skipping cricket@example.com" in result.stderr
+
+    storm = _body_text(received["storm@example.com"])
+    assert "Storm Edda" in storm
+    assert not [w for w in HEADLINE_WORDS if w != "Storm Edda" and w in storm], storm
+
+    nogaza = _body_text(received["nogaza@example.com"])
+    assert "Gaza" not in nogaza and "Storm Edda" in nogaza and "Migration" in nogaza
+
+    plain = received["plain@example.com"]
+    assert plain.get_content_type() == "text/plain" and not plain.is_multipart()
+    assert "Storm Edda" in plain.get_content() and "<html" not in plain.get_content().lower()
+    assert received["storm@example.com"].get_content_type() == "multipart/alternative"
+
+
+def test_quiet_day_note_goes_to_those_whose_topics_match_nothing(
+    tmp_path: Path, feed_server: FeedServer, smtp_sink: MailSink
+) -> None:
+    feeds = _serve_samples(feed_server)
+    env = digest_env(
+        tmp_path, DIGEST_FEEDS=",".join(feeds), DIGEST_QUIET_DAY="note", **smtp_sink.env()
+    )
+    run_digest(["subscribers", "add", "cricket@example.com", "--topics", "cricket"], env, tmp_path)
+
+    result = run_digest(["run", "--now", SAMPLE_NOW], env, tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    (message,) = smtp_sink.messages
+    body = _body_text(message)
+    assert not [w for w in HEADLINE_WORDS if w in body], body
+    assert "quiet-day note" in result.stderr
+
+
+def test_no_message_is_sent_without_a_secret_key_and_check_says_so(
+    tmp_path: Path, feed_server: FeedServer, smtp_sink: MailSink
+) -> None:
+    feeds = _serve_samples(feed_server)
+    env = digest_env(tmp_path, DIGEST_FEEDS=",".join(feeds), **smtp_sink.env())
+    env["DIGEST_SECRET_KEY"] = ""
+    run_digest(["subscribers", "add", "ann@example.com"], env, tmp_path)
+
+    result = run_digest(["run", "--now", SAMPLE_NOW], env, tmp_path)
+    checked = run_digest(["check"], env, tmp_path)
+
+    assert result.returncode == 2
+    assert "DIGEST_SECRET_KEY is not set" in result.stderr and "digest secret" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert smtp_sink.envelopes == []
+    assert checked.returncode == 1 and "DIGEST_SECRET_KEY is not set" in checked.stdout
+    dry = run_digest(["run", "--dry-run", "--now", SAMPLE_NOW], env, tmp_path)
+    assert dry.returncode == 0, dry.stderr
+
+    env["DIGEST_SECRET_KEY"] = run_digest(["secret"], env, tmp_path).stdout.strip()
+    assert len(env["DIGEST_SECRET_KEY"]) >= 40
+    ready = run_digest(["check"], env, tmp_path)
+    assert ready.returncode == 0 and "0 failed" in ready.stdout
