@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.sparse as sp
 
 from digest.config import Settings
 from digest.group.cluster import cluster
@@ -20,7 +21,7 @@ from digest.group.dedupe import Item, near_duplicates
 from digest.group.label import Labeller
 from digest.group.rank import OTHER_NEWS, apply_caps, theme_rank
 from digest.group.topics import Topic, pin
-from digest.group.vectors import tfidf
+from digest.group.vectors import article_vectors
 from digest.models import Article, Theme
 
 __all__ = ["OTHER_NEWS", "GroupOptions", "Topic", "group"]
@@ -52,7 +53,7 @@ def group(articles: list[Article], options: GroupOptions | None = None) -> list[
     loose: list[Article] = []
     for members in _themes(rest):
         if len(members) > 1:
-            themes.append(_theme("", members))
+            themes.append(Theme(label="", articles=members))
         else:
             loose.extend(members)
     labeller = Labeller([a.title for a in ordered])
@@ -69,35 +70,40 @@ def group(articles: list[Article], options: GroupOptions | None = None) -> list[
 
 def _themes(articles: list[Article]) -> list[list[Article]]:
     """Articles grouped into themes; each inner list holds the theme's articles."""
-    items = near_duplicates(articles)
-    if not items:
+    if not articles:
         return []
+    texts = article_vectors(articles)
+    items = near_duplicates(articles)
     reports = np.empty(len(articles), dtype=np.int64)
     for number, item in enumerate(items):
         reports[list(item.members)] = number
-    labels = cluster(tfidf([f"{a.title} {a.summary}" for a in articles]), reports)
+    labels = cluster(texts, reports)
     by_label: dict[int, list[Item]] = {}
     for item in items:
         by_label.setdefault(int(labels[item.first]), []).append(item)
-    return [_fold(articles, theme_items) for theme_items in by_label.values()]
+    return [_fold(articles, theme_items, texts) for theme_items in by_label.values()]
 
 
-def _fold(articles: list[Article], items: list[Item]) -> list[Article]:
+def _fold(articles: list[Article], items: list[Item], vectors: sp.csr_matrix) -> list[Article]:
     """One theme's articles: lead first, the rest newest first, each report's copies after it.
 
-    The lead is the report carried by the most outlets (ties: the latest).
+    The lead is the report carried by the most outlets; among equals, the one
+    closest to the theme's centre (the most typical), then the latest.
     A report's first article names every other outlet in `also_reported_by`;
     the copies stay in the list with `duplicate_of` set, for the JSON preview.
     """
+    firsts = [item.first for item in items]
+    centre = np.asarray(vectors[firsts].mean(axis=0)).ravel()
+    typical = vectors[firsts] @ centre
 
-    def reach(item: Item) -> tuple:
-        sources = {articles[i].source for i in item.members}
-        return (len(sources), len(item.members), articles[item.first].published)
+    def lead_rank(position: int) -> tuple:
+        item = items[position]
+        sources = len({articles[i].source for i in item.members})
+        return (sources, round(float(typical[position]), 6), articles[item.first].published)
 
-    lead = max(items, key=lambda item: (*reach(item), -item.first))
-    rest = sorted(
-        (i for i in items if i is not lead), key=lambda i: _newest_first(articles[i.first])
-    )
+    lead = items[max(range(len(items)), key=lead_rank)]
+    rest = [i for i in items if i is not lead]
+    rest.sort(key=lambda i: _newest_first(articles[i.first]))
     out: list[Article] = []
     for item in [lead, *rest]:
         first = articles[item.first]
@@ -112,11 +118,9 @@ def _fold(articles: list[Article], items: list[Item]) -> list[Article]:
 
 
 def _theme(label: str, articles: list[Article]) -> Theme:
-    """A theme from articles already in order (pinned topics fold their own duplicates)."""
-    if label and articles:
-        folded = _fold(articles, near_duplicates(articles))
-        return Theme(label=label, articles=folded)
-    return Theme(label=label, articles=articles)
+    """A pinned topic's theme: its articles' own near-duplicates folded."""
+    texts = article_vectors(articles)
+    return Theme(label=label, articles=_fold(articles, near_duplicates(articles), texts))
 
 
 def _label(labeller: Labeller, theme: Theme, position: dict[str, int]) -> str:

@@ -23,6 +23,7 @@ from sklearn.decomposition import TruncatedSVD
 from sklearn.preprocessing import normalize
 
 LSA_WEIGHT = 0.8
+LSA_HALF_AT = 200
 MIN_SIMILARITY = 0.2
 MAX_EXACT = 4000
 MAX_DIMENSIONS = 150
@@ -40,68 +41,81 @@ def cluster(matrix: sp.csr_matrix, reports: np.ndarray) -> np.ndarray:
     if n < 2:
         return np.zeros(n, dtype=np.int64)
     words = normalize(matrix).astype(np.float32)
+    # Few articles say little about which words travel together: lean on the
+    # words themselves until there are some hundreds.
     topics = _lsa(words)
-    pools = _pool(words, topics, reports)
+    weight = LSA_WEIGHT * n / (n + LSA_HALF_AT)
+    pools = _pool(words, topics, reports, weight)
     members = sp.csr_matrix(
         (np.ones(n, dtype=np.float32), (pools, np.arange(n))), shape=(pools.max() + 1, n)
     )
     members = normalize(members, norm="l1")  # each pool is the mean of its reports
-    labels = _average_linkage(members @ words, members @ topics)
+    labels = _average_linkage(members @ words, members @ topics, weight)
     return labels[pools]
 
 
 def _lsa(words: sp.csr_matrix) -> np.ndarray:
-    """Unit vectors in a space of about sqrt(n) topics (fewer words, fewer topics)."""
-    n, vocabulary = words.shape
-    dimensions = min(MAX_DIMENSIONS, round(n**0.5), n - 1, vocabulary - 1)
+    """Unit vectors in a space of about sqrt(n) topics.
+
+    Only terms used by two articles or more can relate words to each other,
+    so the rest are left out of the SVD (most word pairs occur once).
+    """
+    n = words.shape[0]
+    shared = np.flatnonzero(np.diff(words.tocsc().indptr) >= 2)
+    dimensions = min(MAX_DIMENSIONS, round(n**0.5), n - 1, len(shared) - 1)
     if dimensions < 2:
         return np.zeros((n, 0), dtype=np.float32)
-    svd = TruncatedSVD(dimensions, algorithm="randomized", n_iter=7, random_state=0)
-    return normalize(svd.fit_transform(words)).astype(np.float32)
+    svd = TruncatedSVD(dimensions, algorithm="randomized", n_iter=5, random_state=0)
+    return normalize(svd.fit_transform(words[:, shared])).astype(np.float32)
 
 
-def _similarity(words: sp.csr_matrix, topics: np.ndarray, rows: slice) -> np.ndarray:
+def _similarity(words: sp.csr_matrix, topics: np.ndarray, rows: slice, weight: float) -> np.ndarray:
     word_part = (words[rows] @ words.T).toarray()
     if topics.shape[1] == 0:
         return word_part
-    return LSA_WEIGHT * (topics[rows] @ topics.T) + (1 - LSA_WEIGHT) * word_part
+    topic_part = topics[rows] @ topics.T
+    return weight * topic_part + (1 - weight) * word_part
 
 
-def _pool(words: sp.csr_matrix, topics: np.ndarray, reports: np.ndarray) -> np.ndarray:
-    """Pool numbers: each article alone when few, else reports, else close neighbours."""
+def _pool(
+    words: sp.csr_matrix, topics: np.ndarray, reports: np.ndarray, weight: float
+) -> np.ndarray:
+    """Pool numbers: each article alone when few, else reports, else close reports."""
     n = words.shape[0]
     if n <= MAX_EXACT:
         return np.arange(n)
-    if reports.max() < MAX_EXACT:
+    count = int(reports.max()) + 1
+    if count <= MAX_EXACT:
         return reports
-    # Graph over articles 0..n-1 plus one node per report (n + r), so that a
-    # report's articles always land in the same pool.
-    rows, cols, sims = [np.arange(n)], [n + reports], [np.ones(n, dtype=np.float32)]
-    for start in range(0, n, BLOCK):
-        block = _similarity(words, topics, slice(start, start + BLOCK))
+    members = normalize(
+        sp.csr_matrix((np.ones(n, dtype=np.float32), (reports, np.arange(n))), shape=(count, n))
+    )
+    words = normalize(members @ words).astype(np.float32)
+    topics = normalize(members @ topics).astype(np.float32)
+    rows, cols, sims = [], [], []
+    for start in range(0, count, BLOCK):
+        block = _similarity(words, topics, slice(start, start + BLOCK), weight)
         r, c = np.nonzero(block >= POOL_FLOORS[-1])
         keep = c > r + start
         rows.append(r[keep] + start)
         cols.append(c[keep])
         sims.append(block[r[keep], c[keep]])
     row, col, sim = np.concatenate(rows), np.concatenate(cols), np.concatenate(sims)
-    size = n + reports.max() + 1
     for floor in POOL_FLOORS:
         keep = sim >= floor
-        graph = sp.coo_matrix((np.ones(keep.sum()), (row[keep], col[keep])), shape=(size, size))
-        count, labels = connected_components(graph, directed=False)
-        if count - (size - n - len(np.unique(reports))) <= MAX_EXACT:
+        graph = sp.coo_matrix((sim[keep], (row[keep], col[keep])), shape=(count, count))
+        pools, labels = connected_components(graph, directed=False)
+        if pools <= MAX_EXACT:
             break
-    _, pools = np.unique(labels[:n], return_inverse=True)
-    return pools
+    return labels[reports]
 
 
-def _average_linkage(words: sp.csr_matrix, topics: np.ndarray) -> np.ndarray:
+def _average_linkage(words: sp.csr_matrix, topics: np.ndarray, weight: float) -> np.ndarray:
     """Average linkage over all pairs, cut where mean similarity falls below the floor."""
     m = words.shape[0]
     if m < 2:
         return np.zeros(m, dtype=np.int64)
-    similarity = _similarity(words, topics, slice(0, m)).astype(np.float64)
+    similarity = _similarity(words, topics, slice(0, m), weight).astype(np.float64)
     distance = np.clip(1.0 - similarity, 0.0, 2.0, out=similarity)
     np.fill_diagonal(distance, 0.0)
     tree = linkage(squareform(distance, checks=False), method="average")

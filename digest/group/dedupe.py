@@ -19,8 +19,8 @@ from digest.group.vectors import pairs_above, tfidf
 from digest.models import Article
 
 TITLE_SAME = 0.6
-TITLE_NEAR = 0.25
-TEXT_SAME = 0.5
+TITLE_NEAR = 0.3
+SUMMARY_SAME = 0.35
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,13 +39,15 @@ def near_duplicates(articles: list[Article]) -> list[Item]:
     n = len(articles)
     if n == 0:
         return []
-    titles = tfidf([a.title for a in articles])
-    texts = tfidf([f"{a.title} {a.summary}" for a in articles])
-    near = pairs_above(titles, TITLE_NEAR)
-    text_sim = np.asarray(texts[near.row].multiply(texts[near.col]).sum(axis=1)).ravel()
+    near = pairs_above(tfidf([a.title for a in articles]), TITLE_NEAR)
+    same = near.data >= TITLE_SAME
     summarised = np.array([bool(a.summary.strip()) for a in articles])
     both = summarised[near.row] & summarised[near.col]
-    same = (near.data >= TITLE_SAME) | (both & (text_sim >= TEXT_SAME))
+    if both.any():
+        summaries = tfidf([a.summary for a in articles])
+        rows, cols = near.row[both], near.col[both]
+        agree = np.asarray(summaries[rows].multiply(summaries[cols]).sum(axis=1)).ravel()
+        same[both] |= agree >= SUMMARY_SAME
     graph = near.copy()
     graph.data = same.astype(np.int8)
     graph.eliminate_zeros()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from functools import lru_cache
 
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
@@ -21,6 +22,8 @@ SYNONYMS = {
     "agreement": "deal",
     "pact": "deal",
     "negotiation": "talk",
+    "reach": "agree",
+    "overnight": "night",
     "european union": "eu",
     "u.s": "usa",
     "u.k": "uk",
@@ -59,7 +62,8 @@ def stem(word: str) -> str:
     return word
 
 
-def words(text: str) -> list[tuple[str, str]]:
+@lru_cache(maxsize=65536)
+def words(text: str) -> tuple[tuple[str, str], ...]:
     """(normalised term, surface form) for every meaningful word, in order."""
     lowered = text.lower()
     for phrase, replacement in _PHRASES.items():
@@ -75,10 +79,16 @@ def words(text: str) -> list[tuple[str, str]]:
         if term in NOISE or low in NOISE or (len(term) < 2 and not term.isdigit()):
             continue
         out.append((term, _POSSESSIVE.sub("", surface)))
-    return out
+    return tuple(out)
 
 
+@lru_cache(maxsize=65536)
 def terms(text: str) -> list[str]:
-    """Unigrams and adjacent pairs: the analyzer behind every TF-IDF here."""
+    """Unigrams, adjacent pairs and pairs written as one word ("chip maker" also
+    gives "chipmaker"): the analyzer behind every TF-IDF here.
+
+    Cached, because dedupe, cluster and label read the same headlines.
+    """
     unigrams = [term for term, _ in words(text)]
-    return unigrams + [f"{a} {b}" for a, b in itertools.pairwise(unigrams)]
+    pairs = list(itertools.pairwise(unigrams))
+    return unigrams + [f"{a} {b}" for a, b in pairs] + [a + b for a, b in pairs]

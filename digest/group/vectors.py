@@ -12,8 +12,28 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from digest.group.text import terms
+from digest.models import Article
 
 BLOCK = 2048
+
+
+TITLE_SHARE = 0.7
+
+
+def article_vectors(articles: list[Article]) -> sp.csr_matrix:
+    """Unit vectors of title and summary, the title carrying TITLE_SHARE of the weight.
+
+    A long summary would otherwise drown the few words of the headline,
+    which are what an editor groups by.
+    """
+    titles = tfidf([a.title for a in articles])
+    summaries = tfidf([a.summary for a in articles])
+    has_summary = np.diff(summaries.indptr) > 0
+    title_weight = np.where(has_summary, TITLE_SHARE**0.5, 1.0).astype(np.float32)
+    summary_weight = np.where(has_summary, (1 - TITLE_SHARE) ** 0.5, 0.0).astype(np.float32)
+    return sp.hstack(
+        [sp.diags(title_weight) @ titles, sp.diags(summary_weight) @ summaries], format="csr"
+    )
 
 
 def tfidf(texts: list[str]) -> sp.csr_matrix:
