@@ -24,6 +24,8 @@ from digest.group.topics import Topic, pin
 from digest.group.vectors import article_vectors
 from digest.models import Article, Theme
 
+LABEL_LENGTH = 80
+
 __all__ = ["OTHER_NEWS", "GroupOptions", "Topic", "group"]
 
 
@@ -125,7 +127,11 @@ def _theme(label: str, articles: list[Article]) -> Theme:
 
 def _label(labeller: Labeller, theme: Theme, position: dict[str, int]) -> str:
     reports = [position[a.key] for a in theme.articles if a.duplicate_of is None]
-    return labeller.label(reports) or theme.lead.title
+    words = labeller.label(reports)
+    if words:
+        return words
+    title = " ".join(theme.lead.title.split())  # no distinctive words: the lead's title
+    return title if len(title) <= LABEL_LENGTH else title[: LABEL_LENGTH - 1] + "…"
 
 
 def _newest_first(article: Article) -> tuple:
