@@ -102,7 +102,7 @@ def test_reworded_wire_copy_is_one_report_listing_every_outlet(themes) -> None:
 def test_reports_on_one_subject_that_say_different_things_stay_separate(themes) -> None:
     theme_a, scrape = by_title(themes, "Holders scrape into Champions League")
     theme_b, draw = by_title(themes, "Champions League quarter-final draw")
-    theme_c, hungary = by_title(themes, "Hungary and Poland vow to resist")
+    _, hungary = by_title(themes, "Hungary and Poland vow to resist")
 
     assert theme_a == theme_b
     assert scrape.duplicate_of is None and draw.duplicate_of is None
