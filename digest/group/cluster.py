@@ -46,11 +46,23 @@ def cluster(matrix: sp.csr_matrix, reports: np.ndarray) -> np.ndarray:
     topics = _lsa(words)
     weight = LSA_WEIGHT * n / (n + LSA_HALF_AT)
     pools = _pool(words, topics, reports, weight)
+    count = int(pools.max()) + 1
+    # Pools with no close neighbour at all beyond MAX_EXACT stay alone: the
+    # largest pools are clustered, so memory stays bounded whatever the day.
+    sizes = np.bincount(pools, minlength=count)
+    linked = np.sort(np.argsort(-sizes, kind="stable")[:MAX_EXACT])
+    position = np.full(count, -1)
+    position[linked] = np.arange(len(linked))
+    kept = position[pools] >= 0
     members = sp.csr_matrix(
-        (np.ones(n, dtype=np.float32), (pools, np.arange(n))), shape=(pools.max() + 1, n)
+        (np.ones(kept.sum(), dtype=np.float32), (position[pools[kept]], np.flatnonzero(kept))),
+        shape=(len(linked), n),
     )
-    members = normalize(members, norm="l1")  # each pool is the mean of its reports
-    labels = _average_linkage(members @ words, members @ topics, weight)
+    members = normalize(members, norm="l1")  # each pool is the mean of its articles
+    labels = np.empty(count, dtype=np.int64)
+    labels[linked] = _average_linkage(members @ words, members @ topics, weight)
+    alone = np.setdiff1d(np.arange(count), linked)
+    labels[alone] = labels[linked].max() + 1 + np.arange(len(alone))
     return labels[pools]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections import Counter
 
 from digest.group.text import words
@@ -21,6 +22,7 @@ class Labeller:
     """Knows how common every term is across the day's reports."""
 
     def __init__(self, texts: list[str]) -> None:
+        self._texts = texts
         self._terms = [_terms_with_surface(t) for t in texts]
         self._df: Counter[str] = Counter()
         for found in self._terms:
@@ -53,9 +55,8 @@ class Labeller:
             chosen.append(term)
             if len(chosen) == MAX_TERMS:
                 break
-        if not chosen:
-            return ""
-        return " · ".join(_spelling(surfaces[t]) for t in chosen)
+        texts = [self._texts[i] for i in reports]
+        return " · ".join(_spelling(surfaces[t], texts) for t in chosen)
 
 
 def _terms_with_surface(text: str) -> dict[str, str]:
@@ -67,7 +68,27 @@ def _terms_with_surface(text: str) -> dict[str, str]:
     return out
 
 
-def _spelling(surfaces: Counter[str]) -> str:
-    """The most used spelling; a capitalised one wins ties (names, acronyms)."""
-    best = max(surfaces.items(), key=lambda kv: (kv[1], not kv[0].islower(), kv[0]))[0]
+def _spelling(surfaces: Counter[str], texts: list[str]) -> str:
+    """The most used spelling; a capitalised one wins ties (names, acronyms).
+
+    A pair is shown with the small word the headlines put between its words,
+    so "Game Thrones" reads "Game of Thrones".
+    """
+    best = _most_used(surfaces)
+    if " " in best:
+        first, second = best.split(" ", 1)
+        between = re.compile(
+            rf"(?<!\w){re.escape(first)}(?:['’]s)?\W+(?:{_SMALL_WORDS}\W+)?{re.escape(second)}(?!\w)",
+            re.IGNORECASE,
+        )
+        spans = Counter(" ".join(m.group(0).split()) for t in texts for m in between.finditer(t))
+        if spans:
+            best = _most_used(spans)
     return best if not best.islower() else best.capitalize()
+
+
+_SMALL_WORDS = "(?:of|the|and|for|in|on|at|to|de|la|&)"
+
+
+def _most_used(spellings: Counter[str]) -> str:
+    return max(spellings.items(), key=lambda kv: (kv[1], not kv[0].islower(), kv[0]))[0]
