@@ -64,7 +64,8 @@ class Theme(BaseModel):
 
     @property
     def more(self) -> list[Article]:
-        return self.articles[1:]
+        """The rest as rendered: folded copies and articles over the cap are left out."""
+        return [a for a in self.articles[1:] if a.shown]
 
 
 class Edition(BaseModel):

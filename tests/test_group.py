@@ -241,14 +241,19 @@ def test_pooled_path_for_large_days_keeps_every_article(day, monkeypatch) -> Non
     assert bcubed_f1(themes, {a.key: story for a, story in day}) >= 0.7
 
 
-def test_preview_json_lists_hidden_themes_and_render_shows_only_capped(
+def test_preview_json_lists_everything_and_the_digest_shows_only_the_capped(
     tmp_path: Path, feed_server: FeedServer
 ) -> None:
     urls = []
     for path in sorted(SAMPLE_FEEDS.glob("*.xml")):
         shutil.copy(path, feed_server.root / path.name)
         urls.append(feed_server.url(path.name))
-    env = digest_env(tmp_path, DIGEST_FEEDS=",".join(urls), DIGEST_MAX_THEMES="1")
+    env = digest_env(
+        tmp_path,
+        DIGEST_FEEDS=",".join(urls),
+        DIGEST_MAX_THEMES="1",
+        DIGEST_MAX_ARTICLES_PER_THEME="1",
+    )
 
     preview = run_digest(["preview", "--format", "json", "--now", SAMPLE_NOW], env, tmp_path)
     assert preview.returncode == 0, preview.stderr
@@ -266,4 +271,6 @@ def test_preview_json_lists_hidden_themes_and_render_shows_only_capped(
     text = (tmp_path / "out" / "digest.txt").read_text(encoding="utf-8")
     assert shown[0]["label"] in text
     assert shown[0]["lead"]["title"] in text
+    assert len(shown[0]["articles"]) > 1
+    assert all(a["title"] not in text for a in shown[0]["articles"][1:])
     assert all(t["lead"]["title"] not in text for t in hidden)

@@ -56,7 +56,7 @@ class Labeller:
             if len(chosen) == MAX_TERMS:
                 break
         texts = [self._texts[i] for i in reports]
-        return " · ".join(_spelling(surfaces[t], texts) for t in chosen)
+        return ", ".join(_spelling(surfaces[t], texts) for t in chosen)
 
 
 def _terms_with_surface(text: str) -> dict[str, str]:
