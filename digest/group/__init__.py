@@ -56,7 +56,7 @@ def group(articles: list[Article], options: GroupOptions | None = None) -> list[
 
 
 def _group(articles: list[Article], options: GroupOptions) -> list[Theme]:
-    ordered = sorted(articles, key=lambda a: (a.published, a.key))
+    ordered = sorted(articles, key=lambda a: (a.published, a.key, a.source, a.title))
     pinned, rest = pin(ordered, options.topics)
     themes = [_theme(name, members) for name, members in pinned]
     loose: list[Article] = []
