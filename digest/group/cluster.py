@@ -34,16 +34,16 @@ BLOCK = 1024
 def cluster(matrix: sp.csr_matrix, reports: np.ndarray) -> np.ndarray:
     """A theme number for each row of a TF-IDF matrix (one row per article).
 
-    `reports` numbers each article's near-duplicate report; articles of one
-    report always share a theme.
+    `reports` numbers each article's near-duplicate report: on days too big
+    to cluster article by article, reports are clustered as units.
     """
     n = matrix.shape[0]
     if n < 2:
         return np.zeros(n, dtype=np.int64)
     words = normalize(matrix).astype(np.float32)
+    topics = _lsa(words)
     # Few articles say little about which words travel together: lean on the
     # words themselves until there are some hundreds.
-    topics = _lsa(words)
     weight = LSA_WEIGHT * n / (n + LSA_HALF_AT)
     pools = _pool(words, topics, reports, weight)
     count = int(pools.max()) + 1
