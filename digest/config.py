@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     serve_port: int = Field(8000, ge=1, le=65535)
     quiet_day: Literal["skip", "note"] = "skip"
 
+    # Grouping (0 = no cap; caps only hide, `preview --format json` lists everything)
+    max_themes: int = Field(0, ge=0)
+    max_articles_per_theme: int = Field(0, ge=0)
+    topics: Annotated[dict[str, list[str]], NoDecode] = Field(default_factory=dict)
+
     # Output
     templates_dir: Path | None = None
     output_dir: Path = Path("preview")
@@ -99,6 +104,13 @@ class Settings(BaseSettings):
     def _split_feeds(cls, value: object) -> object:
         if isinstance(value, str):
             return _parse_feed_list(value)
+        return value
+
+    @field_validator("topics", mode="before")
+    @classmethod
+    def _split_topics(cls, value: object) -> object:
+        if isinstance(value, str):
+            return _parse_topics(value)
         return value
 
     @field_validator("timezone")
@@ -138,6 +150,25 @@ def _parse_feed_list(value: str) -> list[str]:
             lines = listing.read_text(encoding="utf-8").splitlines()
             return [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
     return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _parse_topics(value: str) -> dict[str, list[str]]:
+    """'Name: word, two words; Other: word' into {name: keywords}."""
+    topics: dict[str, list[str]] = {}
+    for part in value.split(";"):
+        if not part.strip():
+            continue
+        name, colon, words = part.partition(":")
+        keywords = list(dict.fromkeys(w.strip() for w in words.split(",") if w.strip()))
+        if not colon or not name.strip() or not keywords:
+            raise ValueError(
+                f"topic {part.strip()!r} needs a name, a colon and keywords, "
+                "as in 'Climate: climate, emissions; Elections: election, ballot'"
+            )
+        if name.strip() in topics:
+            raise ValueError(f"topic {name.strip()!r} is listed twice; merge its keywords")
+        topics[name.strip()] = keywords
+    return topics
 
 
 _SECRET_FIELDS = {"smtp_password", "secret_key"}

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from digest.collect import collect
 from digest.config import SAMPLE_FEEDS_DIR, Settings
 from digest.deliver import build_message, send_messages
-from digest.group import group
+from digest.group import GroupOptions, group
 from digest.models import DeliveryResult, Edition, Subscriber, SubscriberStatus
 from digest.personalise import personalise
 from digest.render import Renderer
@@ -87,7 +87,7 @@ def build_edition(
     start, end = edition_window(settings, now, since)
     sources = resolve_sources(settings, store, feeds)
     collection = collect(sources, start, end, store, settings)
-    themes = group(collection.articles)
+    themes = group(collection.articles, GroupOptions.from_settings(settings))
     log.info(
         "collected %d articles from %d feeds (%d failed, %d dead) into %d themes",
         len(collection.articles),

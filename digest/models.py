@@ -33,6 +33,10 @@ class Article(BaseModel):
     also_reported_by: tuple[str, ...] = Field(
         (), description="Other sources that carried the same story."
     )
+    shown: bool = Field(True, description="False when a cap or a folded duplicate hides it.")
+    duplicate_of: str | None = Field(
+        None, description="Key of the article that stands for this same report."
+    )
 
 
 class FeedReport(BaseModel):
@@ -62,7 +66,8 @@ class Theme(BaseModel):
 
     @property
     def more(self) -> list[Article]:
-        return self.articles[1:]
+        """The rest as rendered: folded copies and articles over the cap are left out."""
+        return [a for a in self.articles[1:] if a.shown]
 
 
 class Edition(BaseModel):
@@ -139,6 +144,8 @@ def edition_json(edition: Edition) -> dict:
             "published": a.published.isoformat(),
             "summary": a.summary,
             "also_reported_by": list(a.also_reported_by),
+            "shown": a.shown,
+            "duplicate_of": a.duplicate_of,
         }
 
     return {

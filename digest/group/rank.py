@@ -1,0 +1,41 @@
+"""Order within and between themes, and the caps on what is rendered.
+
+Themes go by how widely the story is carried (distinct sources, then
+articles), then by recency; "Other news" is always last. Caps never drop
+anything: they only clear `shown`, so the JSON preview still lists it all.
+"""
+
+from __future__ import annotations
+
+from digest.models import Theme
+
+OTHER_NEWS = "Other news"
+
+
+def theme_rank(theme: Theme) -> tuple:
+    """Sort key: widest carried first, then most articles, then newest, then label."""
+    sources = len({a.source for a in theme.articles})
+    newest = max(a.published for a in theme.articles)
+    return (-sources, -len(theme.articles), -newest.timestamp(), theme.label)
+
+
+def apply_caps(themes: list[Theme], max_themes: int, max_per_theme: int) -> list[Theme]:
+    """Mark themes beyond `max_themes` and articles beyond `max_per_theme` as not shown.
+
+    0 means no cap. Every section counts towards `max_themes`, "Other news"
+    included (it is last, so it is the first to go). Folded duplicates are
+    never shown and do not count towards `max_per_theme`; the lead always does.
+    """
+    capped = []
+    for position, theme in enumerate(themes):
+        theme_shown = not max_themes or position < max_themes
+        articles = []
+        count = 0
+        for article in theme.articles:
+            shown = article.duplicate_of is None and theme_shown
+            if shown:
+                count += 1
+                shown = not max_per_theme or count <= max_per_theme
+            articles.append(article.model_copy(update={"shown": shown}))
+        capped.append(theme.model_copy(update={"shown": theme_shown, "articles": articles}))
+    return capped

@@ -1,0 +1,94 @@
+"""Words of a headline, normalised so that rewordings of one story share terms.
+
+Headlines are short, so every shared word counts: plurals and possessives are
+folded, a few headline synonyms are mapped to one word, and adjacent pairs
+("lena dunham", "ios 7.1") are kept as terms because names carry the story.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from functools import lru_cache
+
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+_WORD = re.compile(r"[^\W_]+(?:[.'’&][^\W_]+)*")
+_POSSESSIVE = re.compile(r"['’]s?$")
+
+# Headline-ese: words editors use interchangeably for the same thing.
+SYNONYMS = {
+    "accord": "deal",
+    "agreement": "deal",
+    "pact": "deal",
+    "negotiation": "talk",
+    "reach": "agree",
+    "overnight": "night",
+    "european union": "eu",
+    "u.s": "usa",
+    "u.k": "uk",
+    "britain": "uk",
+    "british": "uk",
+}
+_PHRASES = {k: v for k, v in SYNONYMS.items() if " " in k}
+
+# Words that say nothing about which story a headline tells.
+NOISE = ENGLISH_STOP_WORDS | {
+    "update",
+    "new",
+    "says",
+    "say",
+    "said",
+    "report",
+    "reports",
+    "video",
+    "photos",
+    "watch",
+    "live",
+    "breaking",
+    "exclusive",
+}
+
+
+def stem(word: str) -> str:
+    """A light, predictable stem: enough to join 'recalls'/'recall', 'Malaysia's'/'Malaysia'."""
+    word = _POSSESSIVE.sub("", word)
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 4 and word.endswith(("ches", "shes", "sses", "xes")):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+@lru_cache(maxsize=65536)
+def words(text: str) -> tuple[tuple[str, str], ...]:
+    """(normalised term, surface form) for every meaningful word, in order."""
+    lowered = text.lower()
+    for phrase, replacement in _PHRASES.items():
+        lowered = lowered.replace(phrase, replacement)
+    lowers = _WORD.findall(lowered)
+    surfaces = _WORD.findall(text)
+    if len(surfaces) != len(lowers):  # a phrase was replaced: fall back to lower case
+        surfaces = lowers
+    out = []
+    for low, surface in zip(lowers, surfaces, strict=True):
+        term = stem(low)
+        term = SYNONYMS.get(term, term)
+        if term in NOISE or low in NOISE or (len(term) < 2 and not term.isdigit()):
+            continue
+        out.append((term, _POSSESSIVE.sub("", surface)))
+    return tuple(out)
+
+
+@lru_cache(maxsize=65536)
+def terms(text: str) -> list[str]:
+    """Unigrams, adjacent pairs and pairs written as one word ("chip maker" also
+    gives "chipmaker"): the analyzer behind every TF-IDF here.
+
+    Cached, because dedupe, cluster and label read the same headlines.
+    """
+    unigrams = [term for term, _ in words(text)]
+    pairs = list(itertools.pairwise(unigrams))
+    return unigrams + [f"{a} {b}" for a, b in pairs] + [a + b for a, b in pairs]

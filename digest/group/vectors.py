@@ -1,0 +1,63 @@
+"""Sparse TF-IDF vectors and sparse neighbour search, shared by dedupe and cluster.
+
+Nothing here builds an n-by-n dense matrix: similarities are computed a block
+of rows at a time and only pairs above a floor are kept, so 20,000 headlines
+fit in a few hundred megabytes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from digest.group.text import terms
+from digest.models import Article
+
+BLOCK = 2048
+
+
+TITLE_SHARE = 0.7
+
+
+def article_vectors(articles: list[Article]) -> sp.csr_matrix:
+    """Unit vectors of title and summary, the title carrying TITLE_SHARE of the weight.
+
+    A long summary would otherwise drown the few words of the headline,
+    which are what an editor groups by.
+    """
+    titles = tfidf([a.title for a in articles])
+    summaries = tfidf([a.summary for a in articles])
+    has_summary = np.diff(summaries.indptr) > 0
+    title_weight = np.where(has_summary, TITLE_SHARE**0.5, 1.0).astype(np.float32)
+    summary_weight = np.where(has_summary, (1 - TITLE_SHARE) ** 0.5, 0.0).astype(np.float32)
+    return sp.hstack(
+        [sp.diags(title_weight) @ titles, sp.diags(summary_weight) @ summaries], format="csr"
+    )
+
+
+def tfidf(texts: list[str]) -> sp.csr_matrix:
+    """Unit-length TF-IDF rows; a text with no meaningful word gets an all-zero row."""
+    vectorizer = TfidfVectorizer(analyzer=terms, sublinear_tf=True, dtype=np.float32)
+    try:
+        return vectorizer.fit_transform(texts).tocsr()
+    except ValueError:  # no text has a single meaningful word
+        return sp.csr_matrix((len(texts), 1), dtype=np.float32)
+
+
+def pairs_above(matrix: sp.csr_matrix, floor: float) -> sp.coo_matrix:
+    """The upper triangle of matrix @ matrix.T where the cosine is at least `floor`."""
+    n = matrix.shape[0]
+    rows, cols, vals = [], [], []
+    transposed = matrix.T.tocsc()
+    for start in range(0, n, BLOCK):
+        block = (matrix[start : start + BLOCK] @ transposed).tocoo()
+        keep = (block.data >= floor) & (block.col > block.row + start)
+        rows.append(block.row[keep] + start)
+        cols.append(block.col[keep])
+        vals.append(block.data[keep])
+    if not rows:
+        return sp.coo_matrix((n, n), dtype=np.float32)
+    return sp.coo_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
+    )
