@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 import click
+from sqlalchemy.exc import DBAPIError
 
 from digest import __version__
 from digest.config import ConfigError, Settings, load_settings
@@ -30,7 +31,7 @@ EXIT_RUNNING = 5
 
 
 class _Group(click.Group):
-    """Turns every DigestError into one readable line and an exit status."""
+    """Turns every DigestError (and database failure) into one readable line and an exit status."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -41,6 +42,13 @@ class _Group(click.Group):
             ctx.exit(EXIT_CONFIG)
         except DigestError as exc:
             click.echo(f"error: {exc}", err=True)
+            ctx.exit(EXIT_ERROR)
+        except DBAPIError as exc:
+            click.echo(
+                f"error: the database failed: {str(exc.orig).strip()}; "
+                "check DIGEST_DATABASE_URL and that the database server is running",
+                err=True,
+            )
             ctx.exit(EXIT_ERROR)
 
 

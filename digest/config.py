@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from email_validator import EmailNotValidError, validate_email
 from pydantic import AwareDatetime, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -70,7 +71,7 @@ class Settings(BaseSettings):
     smtp_password: SecretStr = SecretStr("")
     smtp_security: Literal["starttls", "tls", "none"] = "starttls"
     smtp_timeout: float = Field(30, gt=0)
-    from_address: str = "digest@localhost"
+    from_address: str = "digest@example.com"
     from_name: str = "Morning Digest"
     subject: str = "Your morning digest, {{ date }}: {{ top_themes }}"
     postal_address: str = ""
@@ -122,6 +123,21 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"unknown time zone {value!r}; use an IANA name such as 'Europe/Paris'"
             ) from None
+        return value
+
+    @field_validator("from_address")
+    @classmethod
+    def _valid_from_address(cls, value: str) -> str:
+        try:
+            return validate_email(value.strip(), check_deliverability=False).normalized
+        except EmailNotValidError as exc:
+            raise ValueError(f"not an email address: {exc}") from None
+
+    @field_validator("from_name", "subject")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        if any(ch in value for ch in "\r\n\x00"):
+            raise ValueError("must be one line: remove the line break")
         return value
 
     @field_validator("templates_dir")

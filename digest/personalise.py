@@ -10,10 +10,10 @@ phrase, ignoring case: "rail" matches "Rail strike" but not "Trailblazer".
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 from digest.models import Article, Edition, Subscriber, Theme
+from digest.phrases import phrase_pattern
 
 
 def personalise(edition: Edition, subscriber: Subscriber) -> Edition | None:
@@ -31,7 +31,8 @@ def personalise(edition: Edition, subscriber: Subscriber) -> Edition | None:
     for theme in edition.themes:
         if not theme.shown:
             continue
-        articles = theme.articles
+        # Hidden articles (folded duplicates, past the caps) must not come back as a lead.
+        articles = [a for a in theme.articles if a.shown]
         if include and not include(theme.label):
             articles = [a for a in articles if include(a.title)]
         if exclude:
@@ -45,25 +46,14 @@ def personalise(edition: Edition, subscriber: Subscriber) -> Edition | None:
     return edition.model_copy(update={"themes": themes})
 
 
-def topics_key(subscriber: Subscriber) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """What `personalise` depends on, for caching one result across subscribers."""
-    return (
-        tuple(sorted({t.strip().lower() for t in subscriber.topics_include})),
-        tuple(sorted({t.strip().lower() for t in subscriber.topics_exclude})),
-    )
-
-
 def _matcher(topics: Iterable[str]):
-    words = sorted({t.strip().lower() for t in topics if t.strip()}, key=len, reverse=True)
-    if not words:
+    pattern = phrase_pattern(topics)
+    if pattern is None:
         return None
-    # Whole words or phrases; inner spaces match any run of whitespace.
-    alternatives = "|".join(r"\s+".join(re.escape(w) for w in word.split()) for word in words)
-    pattern = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
     return lambda text: pattern.search(text) is not None
 
 
 def _with_articles(theme: Theme, articles: list[Article]) -> Theme:
-    if len(articles) == len(theme.articles):  # filtering only removes, so nothing changed
+    if articles == theme.articles:
         return theme
     return theme.model_copy(update={"articles": articles})

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from digest.config import Settings
 from digest.deliver import build_message
-from digest.models import Edition, Subscriber
+from digest.models import DigestError, Edition, Subscriber
 from digest.render import HTML_BUDGET, Renderer
 
 HTML_FILE, TEXT_FILE, EML_FILE = "digest.html", "digest.txt", "digest.eml"
@@ -63,7 +63,13 @@ def serve_preview(out: Path, port: int = 0, ready: Callable[[str], None] = print
 
     Only loopback is bound: the preview carries a subscriber's real links.
     """
-    server = ThreadingHTTPServer(("127.0.0.1", port), partial(_PreviewHandler, out))
+    try:
+        server = ThreadingHTTPServer(("127.0.0.1", port), partial(_PreviewHandler, out))
+    except OSError as exc:
+        raise DigestError(
+            f"cannot serve the preview on 127.0.0.1:{port}: {exc.strerror or exc}; "
+            "pick another port with --port (0 picks a free one)"
+        ) from None
     ready(f"http://127.0.0.1:{server.server_port}/")
     try:
         server.serve_forever()

@@ -172,7 +172,7 @@ class Store:
                 _ensure_schema(self.engine)
         except ArgumentError:
             raise DigestError(
-                f"DIGEST_DATABASE_URL: {url!r} is not a database URL; "
+                "DIGEST_DATABASE_URL is not a database URL; "
                 "use e.g. sqlite:///digest.db or postgresql+psycopg://host/db"
             ) from None
         except OperationalError as exc:
@@ -183,6 +183,11 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def ping(self) -> None:
+        """Raise if the database cannot be reached."""
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
 
     def describe(self) -> str:
         """The database URL with any password hidden, for messages and logs."""
@@ -312,9 +317,14 @@ class Store:
         return self.get_subscriber(email)
 
     def update_subscriber(self, sub: Subscriber) -> Subscriber | None:
-        """Store every field of an existing subscriber; None if there is no such subscriber."""
+        """Store a subscriber's preferences; None if there is no such subscriber.
+
+        Status is left alone: an unsubscribe or bounce recorded while the
+        preferences page was open must not be undone by saving it.
+        """
         email = sub.email.strip().lower()
         values = _subscriber_row(sub.model_copy(update={"email": email}))
+        del values["status"]
         with self.engine.begin() as conn:
             current = (
                 conn.execute(subscribers.select().where(subscribers.c.email == email))

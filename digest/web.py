@@ -27,7 +27,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from digest import subscribers as records
@@ -149,6 +149,11 @@ def create_app(settings: Settings, store: Store) -> Starlette:
         query = urlencode({"token": token, "saved": "1"})
         return RedirectResponse(f"preferences?{query}", status_code=303, headers=SECURITY_HEADERS)
 
+    async def healthz(request: Request) -> Response:
+        """For container health checks: the app answers and its database is reachable."""
+        await run_in_threadpool(store.ping)
+        return PlainTextResponse("ok\n")
+
     async def bad_token(request: Request, exc: Exception) -> Response:
         return pages.render("bad_link.html", status_code=400, reason=str(exc))
 
@@ -158,6 +163,7 @@ def create_app(settings: Settings, store: Store) -> Starlette:
 
     routes = [
         Route("/", home, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
         Route("/unsubscribe", unsubscribe_page, methods=["GET"]),
         Route("/unsubscribe", unsubscribe, methods=["POST"]),
         Route("/preferences", preferences_page, methods=["GET"]),

@@ -319,3 +319,8 @@ def test_serve_refuses_to_start_without_a_key_or_on_a_busy_port(tmp_path: Path) 
     assert taken.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in taken.stderr and "--port" in taken.stderr
     assert "Traceback" not in taken.stderr
+
+
+def test_healthz_answers_for_container_health_checks(served: Served) -> None:
+    response = httpx.get(served.base_url + "/healthz")
+    assert response.status_code == 200 and response.text == "ok\n"

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from digest.models import Article
+from digest.phrases import phrase_pattern
 
 
 @dataclass(frozen=True)
@@ -20,10 +21,9 @@ class Topic:
 
     @property
     def pattern(self) -> re.Pattern[str]:
-        alternatives = "|".join(
-            r"\s+".join(map(re.escape, k.split())) for k in sorted(self.keywords)
-        )
-        return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
+        pattern = phrase_pattern(self.keywords)
+        assert pattern is not None, "a topic has at least one keyword"
+        return pattern
 
 
 def pin(
