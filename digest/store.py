@@ -19,6 +19,7 @@ from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from email_validator import EmailNotValidError, validate_email
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 
 from digest.models import DigestError, MailFormat, Subscriber, SubscriberStatus
@@ -391,7 +392,9 @@ class Store:
                     # Named only in DIGEST_FEEDS or --feeds: health is kept, but it is not
                     # listed, so it is not fetched once the setting no longer names it.
                     conn.execute(
-                        feeds.insert().values(url=out.url, title="", listed=False, added_at=stamp)
+                        _insert_ignoring_duplicates(conn, feeds).values(
+                            url=out.url, title="", listed=False, added_at=stamp
+                        )
                     )
                 count = row.consecutive_failures if row is not None else 0
                 values: dict = {"last_error": out.error}
@@ -450,8 +453,15 @@ class Store:
         keys = list(dict.fromkeys(keys))
         if not keys:
             return {}
-        found: dict[str, datetime] = {}
+        # Insert-if-absent, then read back: a concurrent run recording the same key
+        # first wins, and both runs then agree on its time.
         with self.engine.begin() as conn:
+            conn.execute(
+                _insert_ignoring_duplicates(conn, seen_articles),
+                [{"key": k, "first_seen": now} for k in keys],
+            )
+        found: dict[str, datetime] = {}
+        with self.engine.connect() as conn:
             for start in range(0, len(keys), 500):
                 chunk = keys[start : start + 500]
                 rows = conn.execute(
@@ -460,10 +470,13 @@ class Store:
                     )
                 )
                 found.update({k: _aware(t) for k, t in rows})  # type: ignore[misc]
-            new = [{"key": k, "first_seen": now} for k in keys if k not in found]
-            if new:
-                conn.execute(seen_articles.insert(), new)
         return {k: found.get(k, now) for k in keys}
+
+
+def _insert_ignoring_duplicates(conn: sa.Connection, table: sa.Table) -> sa.Insert:
+    """INSERT that skips rows whose key exists (SQLite and PostgreSQL: ON CONFLICT DO NOTHING)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing()
 
 
 def _alembic_config(connection: sa.Connection) -> AlembicConfig:
