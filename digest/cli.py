@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -126,12 +127,50 @@ def run(ctx: _Context, now, since, feeds, out, dry_run: bool) -> None:
         paths = write_preview(edition, ctx.settings, out)
         _print_written(edition, paths)
         return
-    report = send_edition(edition, ctx.settings, ctx.store)
+    from digest.store import LockHeld
+
+    try:
+        with _SendProgress() as progress:
+            report = send_edition(edition, ctx.settings, ctx.store, progress)
+    except LockHeld as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_RUNNING)
     click.echo(report.summary())
-    if report.failed:
-        sys.exit(EXIT_PARTIAL)
-    if report.sent == 0:
-        sys.exit(EXIT_NOTHING)
+    sys.exit({"done": EXIT_OK, "partial": EXIT_PARTIAL, "nothing": EXIT_NOTHING}[report.status])
+
+
+class _SendProgress:
+    """A progress bar with rate and ETA on a terminal; silent otherwise (failures are logged)."""
+
+    def __init__(self) -> None:
+        self.bar = None
+        self.started = 0.0
+        self.done = 0
+
+    def __call__(self, step: int, total: int) -> None:
+        if not sys.stderr.isatty():
+            return
+        if self.bar is None:
+            self.started = time.monotonic()
+            self.bar = click.progressbar(
+                length=total,
+                label="sending",
+                show_eta=True,
+                show_pos=True,
+                file=sys.stderr,
+                item_show_func=lambda rate: rate,
+            )
+            self.bar.__enter__()
+        self.done += step
+        rate = self.done / max(time.monotonic() - self.started, 1e-3)
+        self.bar.update(step, f"{rate:.0f} msg/s")
+
+    def __enter__(self) -> _SendProgress:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc_info)
 
 
 @cli.command()

@@ -8,40 +8,77 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import time
-from dataclasses import dataclass, field
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from digest.collect import collect
 from digest.config import SAMPLE_FEEDS_DIR, Settings
-from digest.deliver import build_message, send_messages
+from digest.deliver import (
+    Composer,
+    MessageTemplate,
+    Outcome,
+    Outgoing,
+    Sender,
+    Verdict,
+    build_message,
+    needs_smtputf8,
+    new_message_id,
+    standin,
+)
 from digest.group import group
-from digest.models import DeliveryResult, Edition, Subscriber, SubscriberStatus
+from digest.models import Edition, Subscriber, SubscriberStatus
 from digest.render import Renderer
-from digest.store import Store
+from digest.store import LockHeld, Store
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class RunReport:
-    """What one run did, for the operator and the exit status."""
+    """What one send run did, for the operator, the exit status and the `runs` table."""
 
     edition_id: str
+    subscribers: int = 0  # active when the run began
     sent: int = 0
-    failed: int = 0
-    skipped: int = 0
+    retried: int = 0  # temporary failures tried again
+    failed: int = 0  # given up on in this run: 5xx, or 4xx until attempts ran out
+    skipped: int = 0  # already delivered, or refused for good, in an earlier run
+    bounced: int = 0  # marked bounced in this run
+    undelivered: int = 0  # active subscribers still without the edition
     elapsed: float = 0.0
-    failures: list[DeliveryResult] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.sent / self.elapsed if self.elapsed else 0.0
+
+    @property
+    def status(self) -> str:
+        """done: every active subscriber has the edition; partial; nothing: no subscribers."""
+        if not self.subscribers:
+            return "nothing"
+        return "partial" if self.undelivered else "done"
 
     def summary(self) -> str:
-        rate = self.sent / self.elapsed if self.elapsed else 0.0
         return (
-            f"edition {self.edition_id}: sent {self.sent}, failed {self.failed}, "
-            f"skipped {self.skipped} in {self.elapsed:.1f}s ({rate:.1f} messages/s)"
+            f"edition {self.edition_id}: sent {self.sent}, retried {self.retried}, "
+            f"failed {self.failed}, skipped {self.skipped}, bounced {self.bounced} "
+            f"in {self.elapsed:.1f}s ({self.rate:.1f} messages/s); "
+            + (
+                "no active subscribers, nothing to send"
+                if self.status == "nothing"
+                else f"{self.undelivered} of {self.subscribers} active subscribers without it"
+            )
         )
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "rate": round(self.rate, 1), "status": self.status}
 
 
 def sample_sources() -> list[str]:
@@ -119,7 +156,7 @@ def write_preview(
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "digest.txt", out / "digest.eml"]
     paths[0].write_text(rendered.text, encoding="utf-8")
-    paths[1].write_bytes(bytes(message))
+    paths[1].write_bytes(message)
     if rendered.html is not None:
         html = out / "digest.html"
         html.write_text(rendered.html, encoding="utf-8")
@@ -127,27 +164,252 @@ def write_preview(
     return paths
 
 
-def send_edition(edition: Edition, settings: Settings, store: Store) -> RunReport:
-    """Render and send the edition to every active subscriber."""
-    return asyncio.run(_send_edition(edition, settings, store))
+def send_edition(
+    edition: Edition,
+    settings: Settings,
+    store: Store,
+    progress: Callable[[int, int], None] | None = None,
+) -> RunReport:
+    """Send the edition to every active subscriber who does not have it yet.
+
+    Exactly once, as far as SMTP allows: a delivery row is written in state
+    'sending', with its Message-ID, before the message goes out, and 'sent' only
+    after the server's 250 (a worker takes its next message only once that is
+    committed). A run that finds 'sending' rows left by a killed run sends those
+    again *with the same Message-ID*: the server may or may not have taken them
+    before the kill, and no SMTP reply can tell, so at most one message per pooled
+    connection can arrive twice, and receivers that collapse duplicate Message-IDs
+    show it once. The other choice, never resending them, would lose those
+    messages for good. `progress(done, total)` is called as subscribers are settled.
+    """
+    return asyncio.run(_send_edition(edition, settings, store, progress or (lambda n, t: None)))
 
 
-async def _send_edition(edition: Edition, settings: Settings, store: Store) -> RunReport:
+def view_key(subscriber: Subscriber) -> tuple:
+    """What makes two subscribers' digests differ beyond name, address and links."""
+    return (
+        subscriber.format,
+        subscriber.timezone,
+        tuple(sorted(subscriber.topics_include)),
+        tuple(sorted(subscriber.topics_exclude)),
+    )
+
+
+class Views:
+    """Each distinct rendering, rendered and built into a message template once.
+
+    The view step renders the edition for a stand-in with the subscriber's
+    preferences; the template then takes each subscriber's own name, address
+    and signed links. Kept to the most recent few, so memory stays flat.
+    """
+
+    def __init__(self, edition: Edition, settings: Settings, composer: Composer) -> None:
+        self.edition = edition
+        self.renderer = Renderer(settings)
+        self.composer = composer
+        self._cache: OrderedDict[tuple, MessageTemplate] = OrderedDict()
+
+    def template(self, subscriber: Subscriber) -> MessageTemplate:
+        key = view_key(subscriber)
+        template = self._cache.get(key)
+        if template is None:
+            rendered = self.renderer.render(self.edition, standin(subscriber))
+            template = self._cache[key] = self.composer.template(rendered)
+            if len(self._cache) > VIEW_CACHE_SIZE:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(key)
+        return template
+
+    def message(self, subscriber: Subscriber, message_id: str) -> bytes:
+        return self.composer.message(self.template(subscriber), subscriber, message_id)
+
+
+VIEW_CACHE_SIZE = 256
+SEND_BATCH = 500
+FINAL_STATES = {"sent", "failed"}
+
+
+class _Recorder:
+    """Makes each outcome durable before its worker moves on, committing together
+    the outcomes that arrive in the same turn of the event loop."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        report: RunReport,
+        progress: Callable[[int, int], None],
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.report = report
+        self.progress = progress
+        self.previous_attempts: dict[str, int] = {}
+        self._pending: list[dict] = []
+        self._committed: asyncio.Future | None = None
+
+    async def outcome(self, outcome: Outcome) -> None:
+        job, verdict = outcome.job, outcome.verdict
+        attempts = self.previous_attempts.pop(job.email, 0) + job.attempts
+        row = {"email": job.email, "attempts": attempts, "state": "sent"}
+        if verdict is None:
+            self.report.sent += 1
+        else:
+            self.report.failed += 1
+            row.update(
+                state="failed" if verdict.permanent else "deferred",
+                error=verdict.error,
+                bounce=verdict.bounce,
+            )
+            log.warning(
+                "delivery failed: edition=%s email=%s state=%s attempts=%d error=%r",
+                self.report.edition_id,
+                job.email,
+                row["state"],
+                attempts,
+                verdict.error,
+            )
+        self._pending.append(row)
+        if self._committed is None:
+            self._committed = asyncio.get_running_loop().create_future()
+            asyncio.get_running_loop().call_soon(self._commit)
+        await asyncio.shield(self._committed)
+        self.progress(1, self.report.subscribers)
+
+    def retry(self, job: Outgoing, verdict: Verdict) -> None:
+        self.report.retried += 1
+        log.info(
+            "delivery retry: edition=%s email=%s attempt=%d error=%r",
+            self.report.edition_id,
+            job.email,
+            job.attempts,
+            verdict.error,
+        )
+
+    def _commit(self) -> None:
+        rows, self._pending = self._pending, []
+        committed, self._committed = self._committed, None
+        assert committed is not None
+        try:
+            bounced = self.store.record_outcomes(
+                self.report.edition_id, rows, self.settings.bounce_threshold
+            )
+        except Exception as exc:  # every waiting worker sees it; the run stops
+            committed.set_exception(exc)
+            return
+        self.report.bounced += len(bounced)
+        for email in bounced:
+            log.warning("subscriber bounced: email=%s (no longer sent to)", email)
+        committed.set_result(None)
+
+
+async def _send_edition(
+    edition: Edition, settings: Settings, store: Store, progress: Callable[[int, int], None]
+) -> RunReport:
     began = time.perf_counter()
     report = RunReport(edition_id=edition.id)
-    renderer = Renderer(settings)
-
-    def messages():
-        for subscriber in store.iter_subscribers(SubscriberStatus.active):
-            rendered = renderer.render(edition, subscriber)
-            yield subscriber, build_message(rendered, subscriber, settings)
-
-    async for result in send_messages(messages(), settings):
-        if result.ok:
-            report.sent += 1
-        else:
-            report.failed += 1
-            report.failures.append(result)
-            log.warning("not delivered to %s: %s", result.email, result.error)
-    report.elapsed = time.perf_counter() - began
+    composer = Composer(settings)
+    lock, owner = f"send {edition.id}", f"{socket.gethostname()}:{os.getpid()}"
+    try:
+        store.acquire_lock(lock, owner, settings.send_lock_timeout)
+    except LockHeld as exc:
+        raise LockHeld(f"edition {edition.id} is already being sent: {exc}") from None
+    run_id = store.start_run(edition.id)
+    status = "error"
+    try:
+        report.subscribers = store.count_subscribers(SubscriberStatus.active)
+        lost = asyncio.Event()
+        keeper = asyncio.create_task(_keep_lock(store, lock, owner, settings, lost))
+        try:
+            if report.subscribers:
+                recorder = _Recorder(store, settings, report, progress)
+                views = Views(edition, settings, composer)
+                async with Sender(settings, recorder.outcome, recorder.retry) as sender:
+                    await _submit_all(views, settings, store, sender, recorder, lost)
+        finally:
+            keeper.cancel()
+        if lost.is_set():
+            raise LockHeld(
+                f"lost the lock on edition {edition.id} (not renewed in time: "
+                "DIGEST_SEND_LOCK_TIMEOUT too short?); stopped sending, run again to finish"
+            )
+        store.reset_bounces(edition.id)
+        report.undelivered = store.undelivered_count(edition.id)
+        status = report.status
+    finally:
+        report.elapsed = time.perf_counter() - began
+        store.finish_run(run_id, status, report.as_dict())
+        store.release_lock(lock, owner)
     return report
+
+
+async def _submit_all(
+    views: Views,
+    settings: Settings,
+    store: Store,
+    sender: Sender,
+    recorder: _Recorder,
+    lost: asyncio.Event,
+) -> None:
+    """Stream active subscribers in batches; record intent per batch, then queue each."""
+    edition_id = views.edition.id
+    batch: list[Subscriber] = []
+    for subscriber in store.iter_subscribers(SubscriberStatus.active, batch=SEND_BATCH):
+        batch.append(subscriber)
+        if len(batch) < SEND_BATCH:
+            continue
+        await _submit_batch(edition_id, batch, views, settings, store, sender, recorder)
+        batch = []
+        if lost.is_set():
+            return
+    await _submit_batch(edition_id, batch, views, settings, store, sender, recorder)
+
+
+async def _submit_batch(
+    edition_id: str,
+    batch: list[Subscriber],
+    views: Views,
+    settings: Settings,
+    store: Store,
+    sender: Sender,
+    recorder: _Recorder,
+) -> None:
+    rows = store.delivery_rows(edition_id, [s.email for s in batch])
+    todo: list[tuple[Subscriber, str]] = []
+    new: list[tuple[str, str]] = []
+    again: list[tuple[str, str]] = []
+    for subscriber in batch:
+        row = rows.get(subscriber.email)
+        if row is not None and row.state in FINAL_STATES:
+            recorder.report.skipped += 1
+            continue
+        # A copy of an edition keeps its Message-ID across runs (see send_edition).
+        message_id = row.message_id if row and row.message_id else new_message_id(settings)
+        (again if row else new).append((subscriber.email, message_id))
+        recorder.previous_attempts[subscriber.email] = row.attempts if row else 0
+        todo.append((subscriber, message_id))
+    if len(todo) < len(batch):
+        recorder.progress(len(batch) - len(todo), recorder.report.subscribers)
+    store.record_sending(edition_id, new, again)
+    for subscriber, message_id in todo:
+        await sender.submit(
+            Outgoing(
+                email=subscriber.email,
+                message_id=message_id,
+                data=views.message(subscriber, message_id),
+                smtputf8=needs_smtputf8(subscriber.email),
+            )
+        )
+
+
+async def _keep_lock(
+    store: Store, lock: str, owner: str, settings: Settings, lost: asyncio.Event
+) -> None:
+    """Renew the edition lock while sending, so only a dead run's lock expires."""
+    while True:
+        await asyncio.sleep(settings.send_lock_timeout / 3)
+        if not store.renew_lock(lock, owner, settings.send_lock_timeout):
+            log.error("lost the lock %r: stopping after the messages already queued", lock)
+            lost.set()
+            return
