@@ -117,8 +117,15 @@ def cli(verbose: bool) -> None:
 @pass_ctx
 def run(ctx: _Context, now, since, feeds, out, dry_run: bool) -> None:
     """The daily job: build today's edition and send it to every active subscriber."""
-    from digest.job import build_edition, send_edition, write_preview
+    from digest.job import build_edition, refuse_if_sending, send_edition, write_preview
+    from digest.store import LockHeld
 
+    if not dry_run:
+        try:
+            refuse_if_sending(ctx.settings, ctx.store, now, since)
+        except LockHeld as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_RUNNING)
     edition = build_edition(
         ctx.settings, ctx.store, now=now, since=since, feeds=list(feeds) or None
     )
@@ -127,8 +134,6 @@ def run(ctx: _Context, now, since, feeds, out, dry_run: bool) -> None:
         paths = write_preview(edition, ctx.settings, out)
         _print_written(edition, paths)
         return
-    from digest.store import LockHeld
-
     try:
         with _SendProgress() as progress:
             report = send_edition(edition, ctx.settings, ctx.store, progress)

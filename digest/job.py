@@ -185,6 +185,24 @@ def send_edition(
     return asyncio.run(_send_edition(edition, settings, store, progress or (lambda n, t: None)))
 
 
+def send_lock(edition_id: str) -> str:
+    return f"send {edition_id}"
+
+
+def refuse_if_sending(
+    settings: Settings, store: Store, now: datetime | None, since: datetime | None
+) -> None:
+    """Refuse early, before fetching any feed, when this edition is being sent already.
+
+    send_edition takes the lock itself; this only saves a refused run the collection.
+    """
+    edition = edition_id(settings, edition_window(settings, now, since)[1])
+    try:
+        store.check_lock(send_lock(edition))
+    except LockHeld as exc:
+        raise LockHeld(f"edition {edition} is already being sent: {exc}") from None
+
+
 def view_key(subscriber: Subscriber) -> tuple:
     """What makes two subscribers' digests differ beyond name, address and links."""
     return (
@@ -310,7 +328,7 @@ async def _send_edition(
     began = time.perf_counter()
     report = RunReport(edition_id=edition.id)
     composer = Composer(settings)
-    lock, owner = f"send {edition.id}", f"{socket.gethostname()}:{os.getpid()}"
+    lock, owner = send_lock(edition.id), f"{socket.gethostname()}:{os.getpid()}"
     try:
         store.acquire_lock(lock, owner, settings.send_lock_timeout)
     except LockHeld as exc:

@@ -464,16 +464,21 @@ class Store:
                     )
                 )
         except IntegrityError:
-            with self.engine.connect() as conn:
-                row = conn.execute(locks.select().where(locks.c.name == name)).first()
-            holder = row.owner if row else "another run"
-            since = _aware(row.acquired_at) if row else stamp
-            until = _aware(row.expires_at) if row else stamp
+            self.check_lock(name)
+            raise LockHeld(f"{name} was just taken by another run") from None
+
+    def check_lock(self, name: str) -> None:
+        """Raise LockHeld, naming the holder and when it expires, if the lock is held."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                locks.select().where(locks.c.name == name, locks.c.expires_at >= now_utc())
+            ).first()
+        if row is not None:
             raise LockHeld(
-                f"{name} is held by {holder} since {since:%Y-%m-%d %H:%M:%S} UTC; if that run "
-                f"crashed, the lock expires at {until:%H:%M:%S} UTC "
-                "(DIGEST_SEND_LOCK_TIMEOUT): run again after that"
-            ) from None
+                f"{name} is held by {row.owner} since {_aware(row.acquired_at):%Y-%m-%d %H:%M:%S}"
+                f" UTC; if that run crashed, the lock expires at {_aware(row.expires_at):%H:%M:%S}"
+                " UTC (DIGEST_SEND_LOCK_TIMEOUT): run again after that"
+            )
 
     def renew_lock(self, name: str, owner: str, seconds: float) -> bool:
         """Push the expiry on; False when the lock is no longer ours."""

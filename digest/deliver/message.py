@@ -16,8 +16,9 @@ import re
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.policy import SMTP
-from email.utils import formataddr, formatdate
+from email.utils import format_datetime, formataddr
 
 from markupsafe import escape
 
@@ -171,7 +172,7 @@ class Composer:
         """The Date header value, formatted once a second rather than once a message."""
         second = int(time.time())
         if self._date[1] != second:
-            self._date = (formatdate(second, localtime=False), second)
+            self._date = (format_datetime(datetime.fromtimestamp(second, UTC)), second)
         return self._date[0]
 
 
