@@ -115,6 +115,12 @@ class Settings(BaseSettings):
             raise ValueError(f"{value} is not a directory")
         return value
 
+    @field_validator("dkim_key_file", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        """An empty DIGEST_DKIM_KEY_FILE= (as in .env.example) means no DKIM."""
+        return None if value == "" else value
+
     @field_validator("dkim_key_file")
     @classmethod
     def _dkim_key_readable(cls, value: Path | None) -> Path | None:

@@ -206,6 +206,7 @@ def refuse_if_sending(
 def view_key(subscriber: Subscriber) -> tuple:
     """What makes two subscribers' digests differ beyond name, address and links."""
     return (
+        bool(subscriber.name),  # a template may say "Hello {{ name }}" or "Hello there"
         subscriber.format,
         subscriber.timezone,
         tuple(sorted(subscriber.topics_include)),
@@ -231,8 +232,7 @@ class Views:
         key = view_key(subscriber)
         template = self._cache.get(key)
         if template is None:
-            rendered = self.renderer.render(self.edition, standin(subscriber))
-            template = self._cache[key] = self.composer.template(rendered)
+            template = self._cache[key] = self._build(subscriber)
             if len(self._cache) > VIEW_CACHE_SIZE:
                 self._cache.popitem(last=False)
         else:
@@ -240,7 +240,25 @@ class Views:
         return template
 
     def message(self, subscriber: Subscriber, message_id: str) -> bytes:
-        return self.composer.message(self.template(subscriber), subscriber, message_id)
+        template = self.template(subscriber)
+        if template is PER_SUBSCRIBER:
+            rendered = self.renderer.render(self.edition, subscriber)
+            template = self.composer.template(rendered)
+        return self.composer.message(template, subscriber, message_id)
+
+    def _build(self, subscriber: Subscriber) -> MessageTemplate:
+        rendered = self.renderer.render(self.edition, standin(subscriber))
+        if self.composer.has_leftovers(rendered):
+            log.warning(
+                "the templates change the subscriber's name, address or links (not only show "
+                "them), so each message is rendered on its own: slower, but correct"
+            )
+            return PER_SUBSCRIBER
+        return self.composer.template(rendered)
+
+
+# Marks a view whose templates transform per-subscriber values: rendered per message.
+PER_SUBSCRIBER = MessageTemplate(())
 
 
 VIEW_CACHE_SIZE = 256
@@ -254,12 +272,12 @@ class _Recorder:
 
     def __init__(
         self,
-        store: Store,
+        write: Callable[[str, list[dict], int], list[str]],
         settings: Settings,
         report: RunReport,
         progress: Callable[[int, int], None],
     ) -> None:
-        self.store = store
+        self.write = write
         self.settings = settings
         self.report = report
         self.progress = progress
@@ -310,9 +328,7 @@ class _Recorder:
         committed, self._committed = self._committed, None
         assert committed is not None
         try:
-            bounced = self.store.record_outcomes(
-                self.report.edition_id, rows, self.settings.bounce_threshold
-            )
+            bounced = self.write(self.report.edition_id, rows, self.settings.bounce_threshold)
         except Exception as exc:  # every waiting worker sees it; the run stops
             committed.set_exception(exc)
             return
@@ -341,10 +357,11 @@ async def _send_edition(
         keeper = asyncio.create_task(_keep_lock(store, lock, owner, settings, lost))
         try:
             if report.subscribers:
-                recorder = _Recorder(store, settings, report, progress)
                 views = Views(edition, settings, composer)
-                async with Sender(settings, recorder.outcome, recorder.retry) as sender:
-                    await _submit_all(views, settings, store, sender, recorder, lost)
+                with store.outcome_writer() as write:
+                    recorder = _Recorder(write, settings, report, progress)
+                    async with Sender(settings, recorder.outcome, recorder.retry) as sender:
+                        await _submit_all(views, settings, store, sender, recorder, lost)
         finally:
             keeper.cancel()
         if lost.is_set():

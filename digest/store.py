@@ -7,9 +7,11 @@ PostgreSQL is tested. Tables are created on first use.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -346,6 +348,13 @@ class Store:
                     [{"b_email": e, "b_message_id": m} for e, m in again],
                 )
 
+    @contextmanager
+    def outcome_writer(self) -> Iterator[Callable[[str, list[dict], int], list[str]]]:
+        """`record_outcomes` over one held connection: a send run commits every few
+        messages, and checking a connection out for each commit costs more than it."""
+        with self.engine.connect() as conn:
+            yield partial(_record_outcomes, conn)
+
     def record_outcomes(
         self, edition_id: str, outcomes: list[dict], bounce_threshold: int
     ) -> list[str]:
@@ -356,55 +365,8 @@ class Store:
         Returns the addresses newly marked bounced. A delivery resets the count
         (`reset_bounces`, once per run rather than per message).
         """
-        if not outcomes:
-            return []
-        stamp = now_utc()
-        bounced = [o["email"] for o in outcomes if o.get("bounce")]
-        newly_bounced: list[str] = []
-        with self.engine.begin() as conn:
-            conn.execute(
-                deliveries.update()
-                .where(
-                    deliveries.c.edition_id == edition_id,
-                    deliveries.c.email == sa.bindparam("b_email"),
-                )
-                .values(
-                    state=sa.bindparam("b_state"),
-                    attempts=sa.bindparam("b_attempts"),
-                    last_error=sa.bindparam("b_error"),
-                    updated_at=stamp,
-                ),
-                [
-                    {
-                        "b_email": o["email"],
-                        "b_state": o["state"],
-                        "b_attempts": o["attempts"],
-                        "b_error": o.get("error"),
-                    }
-                    for o in outcomes
-                ],
-            )
-            if bounced:
-                conn.execute(
-                    subscribers.update()
-                    .where(subscribers.c.email.in_(bounced))
-                    .values(consecutive_bounces=subscribers.c.consecutive_bounces + 1)
-                )
-                over = sa.and_(
-                    subscribers.c.email.in_(bounced),
-                    subscribers.c.status == SubscriberStatus.active.value,
-                    subscribers.c.consecutive_bounces >= bounce_threshold,
-                )
-                newly_bounced = list(
-                    conn.execute(sa.select(subscribers.c.email).where(over)).scalars()
-                )
-                if newly_bounced:
-                    conn.execute(
-                        subscribers.update()
-                        .where(over)
-                        .values(status=SubscriberStatus.bounced.value, updated_at=stamp)
-                    )
-        return newly_bounced
+        with self.engine.connect() as conn:
+            return _record_outcomes(conn, edition_id, outcomes, bounce_threshold)
 
     def reset_bounces(self, edition_id: str) -> None:
         """Subscribers who received this edition have no consecutive bounces."""
@@ -525,6 +487,66 @@ class Store:
             }
             for r in rows
         ]
+
+
+# Built once: recording an outcome is on the path of every message sent.
+_OUTCOME_UPDATE = (
+    deliveries.update()
+    .where(
+        deliveries.c.edition_id == sa.bindparam("b_edition"),
+        deliveries.c.email == sa.bindparam("b_email"),
+    )
+    .values(
+        state=sa.bindparam("b_state"),
+        attempts=sa.bindparam("b_attempts"),
+        last_error=sa.bindparam("b_error"),
+        updated_at=sa.bindparam("b_stamp"),
+    )
+)
+
+
+def _record_outcomes(
+    conn: sa.Connection, edition_id: str, outcomes: list[dict], bounce_threshold: int
+) -> list[str]:
+    if not outcomes:
+        return []
+    stamp = now_utc()
+    bounced = [o["email"] for o in outcomes if o.get("bounce")]
+    newly_bounced: list[str] = []
+    with conn.begin():
+        conn.execute(
+            _OUTCOME_UPDATE,
+            [
+                {
+                    "b_edition": edition_id,
+                    "b_email": o["email"],
+                    "b_state": o["state"],
+                    "b_attempts": o["attempts"],
+                    "b_error": o.get("error"),
+                    "b_stamp": stamp,
+                }
+                for o in outcomes
+            ],
+        )
+        if bounced:
+            conn.execute(
+                subscribers.update()
+                .where(subscribers.c.email.in_(bounced))
+                .values(consecutive_bounces=subscribers.c.consecutive_bounces + 1)
+            )
+            over = sa.and_(
+                subscribers.c.email.in_(bounced),
+                subscribers.c.status == SubscriberStatus.active.value,
+                subscribers.c.consecutive_bounces >= bounce_threshold,
+            )
+            newly_bounced = list(conn.execute(sa.select(subscribers.c.email).where(over)).scalars())
+            if newly_bounced:
+                conn.execute(
+                    subscribers.update()
+                    .where(over)
+                    .values(status=SubscriberStatus.bounced.value, updated_at=stamp)
+                )
+    return newly_bounced
 
 
 def _alembic_config(connection: sa.Connection) -> AlembicConfig:

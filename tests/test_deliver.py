@@ -519,3 +519,35 @@ def test_previews_show_the_real_message_without_a_secret_key(tmp_path: Path) -> 
     message = parse(build_message(rendered, Subscriber(email="ann@example.com"), settings))
     assert message["List-Unsubscribe"].startswith("<http://127.0.0.1:8000/unsubscribe?token=")
     assert message.get_body(("plain",)).get_content().strip() == "Hello"
+
+
+def test_templates_showing_or_transforming_the_readers_name_get_each_name_right(
+    tmp_path: Path,
+) -> None:
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "digest.txt").write_text(
+        "Dear {{ subscriber.name or 'reader' }} <{{ subscriber.email }}>,\n"
+        "{% for theme in themes %}{{ theme.label }}\n{% endfor %}"
+    )
+    shouting = tmp_path / "shouting"
+    shouting.mkdir()
+    (shouting / "digest.txt").write_text("HELLO {{ subscriber.name | upper }}!\n")
+    people = {"ann@example.com": "Ann Lee", "bob@example.com": "Bob Ó", "cy@example.com": ""}
+    for directory, expected in (
+        (templates, "Dear {name} <{email}>,"),
+        (shouting, "HELLO {upper}!"),
+    ):
+        with serving() as sink:
+            settings = settings_for(tmp_path / directory.name, sink, templates_dir=directory)
+            store = Store(settings.database_url)
+            for email_, name in people.items():
+                store.add_subscriber(Subscriber(email=email_, name=name, format=MailFormat.text))
+            send_edition(make_edition(), settings, store)
+        for message in sink.parsed():
+            address = message["To"].addresses[0].addr_spec
+            name = people[address]
+            first_line = message.get_content().splitlines()[0]
+            assert first_line == expected.format(
+                name=name or "reader", email=address, upper=name.upper()
+            )

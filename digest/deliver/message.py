@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr
+from functools import cached_property
 
 from markupsafe import escape
 
@@ -29,8 +30,9 @@ from digest.tokens import make_token
 
 # A view is rendered for this stand-in; its values are then replaced by each
 # subscriber's own. Letters, digits and @.- only, so HTML escaping leaves them as they are.
-STANDIN_EMAIL = "standin-7f3a9c@standin.invalid"
-STANDIN_NAME = "Standinname7f3a9c"
+STANDIN_MARK = "7f3a9c"
+STANDIN_EMAIL = f"standin-{STANDIN_MARK}@standin.invalid"
+STANDIN_NAME = f"Standinname{STANDIN_MARK}"
 
 CRLF = b"\r\n"
 _BREAKS = re.compile(r"[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]+")
@@ -44,8 +46,10 @@ def one_line(value: str) -> str:
 
 
 def standin(subscriber: Subscriber) -> Subscriber:
-    """The subscriber's preferences under the stand-in name and address."""
-    return subscriber.model_copy(update={"email": STANDIN_EMAIL, "name": STANDIN_NAME})
+    """The subscriber's preferences under the stand-in address, and name if they have one
+    (templates may treat a missing name differently: views are keyed on having one)."""
+    name = STANDIN_NAME if subscriber.name else ""
+    return subscriber.model_copy(update={"email": STANDIN_EMAIL, "name": name})
 
 
 def new_message_id(settings: Settings) -> str:
@@ -56,11 +60,15 @@ def needs_smtputf8(address: str) -> bool:
     return not address.isascii()
 
 
-@dataclass(frozen=True)
+@dataclass
 class MessageTemplate:
     """A message's final bytes, with slots (str keys) where per-subscriber bytes go."""
 
     pieces: tuple[bytes | str, ...]
+
+    @cached_property
+    def body_slots(self) -> frozenset[str]:
+        return frozenset(p for p in self.pieces if isinstance(p, str) and p.startswith("b:"))
 
     def fill(self, values: dict[str, bytes]) -> bytes:
         return b"".join(values[p] if isinstance(p, str) else p for p in self.pieces)
@@ -135,21 +143,35 @@ class Composer:
         else:
             to = formataddr((name, address), charset="utf-8")
         values = {
-            "h:to": b"To: " + to.encode() + CRLF,
+            "h:to": b"To: " + one_line(to).encode() + CRLF,
             "h:date": b"Date: " + self._now().encode() + CRLF,
             "h:message_id": b"Message-ID: " + message_id.encode() + CRLF,
             "h:list_unsubscribe": (
                 f"List-Unsubscribe: <{self._unsubscribe_prefix}{token}>{self._mailto}"
             ).encode()
             + CRLF,
-            "b:token": _qp_inline(token),
-            "b:email": _qp_inline(address),
-            "b:name": _qp_inline(name),
-            "b:html:email": _qp_inline(str(escape(address))),
-            "b:html:name": _qp_inline(str(escape(name))),
         }
+        body_values = {
+            "b:token": lambda: token,
+            "b:email": lambda: address,
+            "b:name": lambda: name,
+            "b:html:email": lambda: str(escape(address)),
+            "b:html:name": lambda: str(escape(name)),
+        }
+        for slot in template.body_slots:
+            values[slot] = _qp_inline(body_values[slot]())
         data = template.fill(values)
         return self.signer.sign(data) if self.signer else data
+
+    def has_leftovers(self, rendered: RenderedDigest) -> bool:
+        """Whether the stand-in's values appear other than as they are (e.g. upper-cased,
+        re-encoded), which filling in per subscriber would get wrong."""
+        text = f"{rendered.text}\n{rendered.html or ''}"
+        for value in (self._standin_token, STANDIN_EMAIL, STANDIN_NAME):
+            if value:
+                text = text.replace(value, "")
+        signature = self._standin_token.partition(".")[2] if self._standin_token else None
+        return STANDIN_MARK in text.lower() or bool(signature and signature in text)
 
     def _body(self, text: str, *, html: bool) -> list[bytes | str]:
         """Quoted-printable body pieces, each stand-in value replaced by its slot."""
