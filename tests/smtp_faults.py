@@ -106,11 +106,22 @@ class FaultySink:
 
 
 @contextmanager
-def serving(sink: FaultySink | None = None, **faults) -> Iterator[FaultySink]:
-    """Run a FaultySink on a free loopback port for the duration of the block."""
+def serving(
+    sink: FaultySink | None = None, server_options: dict | None = None, **faults
+) -> Iterator[FaultySink]:
+    """Run a FaultySink on a free loopback port for the duration of the block.
+
+    `server_options` go to aiosmtpd's Controller (TLS contexts, authenticator...).
+    """
     sink = sink or FaultySink(host="127.0.0.1", port=free_port(), **faults)
     # A fixed greeting name: aiosmtpd would otherwise look up the FQDN (DNS) per connection.
-    controller = Controller(sink, hostname=sink.host, port=sink.port, server_hostname="sink.test")
+    controller = Controller(
+        sink,
+        hostname=sink.host,
+        port=sink.port,
+        server_hostname="sink.test",
+        **(server_options or {}),
+    )
     controller.start()
     try:
         yield sink

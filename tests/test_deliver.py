@@ -24,13 +24,22 @@ import dkim
 import pytest
 import sqlalchemy as sa
 from conftest import SAMPLE_NOW, digest_env, run_digest
+from pydantic import SecretStr
 from smtp_faults import FaultySink, serving
 
 from digest.config import load_settings
 from digest.deliver import Composer, build_message
 from digest.deliver.message import STANDIN_EMAIL, STANDIN_NAME
 from digest.job import send_edition
-from digest.models import Article, Edition, MailFormat, RenderedDigest, Subscriber, Theme
+from digest.models import (
+    Article,
+    DigestError,
+    Edition,
+    MailFormat,
+    RenderedDigest,
+    Subscriber,
+    Theme,
+)
 from digest.store import Store, subscribers
 from digest.tokens import make_token, read_token
 
@@ -551,3 +560,74 @@ def test_templates_showing_or_transforming_the_readers_name_get_each_name_right(
             assert first_line == expected.format(
                 name=name or "reader", email=address, upper=name.upper()
             )
+
+
+def _certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1, trusted through SSL_CERT_FILE."""
+    if shutil.which("openssl") is None:
+        pytest.fail("the TLS tests need the `openssl` command to make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+class _Logins:
+    """An aiosmtpd authenticator that accepts one user and remembers who logged in."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, bool]] = []
+
+    def __call__(self, server, session, envelope, mechanism, auth_data):
+        from aiosmtpd.smtp import AuthResult
+
+        user, password = auth_data.login.decode(), auth_data.password.decode()
+        self.seen.append((user, server.transport.get_extra_info("ssl_object") is not None))
+        return AuthResult(success=(user, password) == ("mailer", "s3cret-pass"), handled=False)
+
+
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+def test_starttls_and_implicit_tls_with_login(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, security: str
+) -> None:
+    import ssl
+
+    cert, key = _certificate(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the client trusts our certificate
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    logins = _Logins()
+    options: dict = {"authenticator": logins}
+    if security == "starttls":
+        options.update(tls_context=server_tls, require_starttls=True, auth_require_tls=True)
+    else:  # aiosmtpd only counts STARTTLS as TLS for auth_require_tls
+        options.update(ssl_context=server_tls, auth_require_tls=False)
+    with serving(server_options=options) as sink:
+        settings = settings_for(
+            tmp_path,
+            sink,
+            smtp_security=security,
+            smtp_timeout=5,
+            smtp_username="mailer",
+            smtp_password="s3cret-pass",
+            send_connections=2,
+            send_messages_per_connection=3,
+        )
+        store = Store(settings.database_url)
+        add_subscribers(store, [f"r{i}@example.com" for i in range(8)])
+        report = send_edition(make_edition(), settings, store)
+
+        assert report.sent == 8 and sink.per_recipient() == {
+            f"r{i}@example.com": 1 for i in range(8)
+        }
+        assert logins.seen and all(seen == ("mailer", True) for seen in logins.seen)
+        assert len(logins.seen) == sink.connections  # every reopened connection logged in
+
+        wrong = settings.model_copy(update={"smtp_password": SecretStr("hunter2-wrong")})
+        with pytest.raises(DigestError, match="login as 'mailer' refused") as refused:
+            send_edition(make_edition("2026-03-20"), wrong, store)
+        assert "hunter2" not in str(refused.value)
