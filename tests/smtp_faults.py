@@ -41,6 +41,7 @@ class FaultySink:
     slow: set[int] = field(default_factory=set)  # transactions whose RCPT reply is late
     slow_seconds: float = 2.0
     drop_after: int | None = None  # drop each connection when it sends its next message
+    goodbye_after: int | None = None  # after that many on a connection: 250, then 421 unasked
     connections: int = 0
     faults_injected: Counter = field(default_factory=Counter)
     _numbers: Iterator[int] = field(default_factory=lambda: itertools.count(1))
@@ -82,6 +83,14 @@ class FaultySink:
         session.accepted += 1
         with self.lock:
             self.envelopes.append((list(envelope.rcpt_tos), envelope.original_content))
+        if self.goodbye_after is not None and session.accepted >= self.goodbye_after:
+            # An unsolicited 421 right behind the 250 (an idle or shutdown notice): the
+            # client must not take it as the reply to its next command on this connection.
+            self.faults_injected["421-unsolicited"] += 1
+            transport = server.transport
+            loop = asyncio.get_running_loop()
+            loop.call_soon(transport.write, b"421 4.3.2 shutting down\r\n")
+            loop.call_soon(transport.close)
         return "250 OK"
 
     def parsed(self) -> list[EmailMessage]:

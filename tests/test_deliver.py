@@ -631,3 +631,32 @@ def test_starttls_and_implicit_tls_with_login(
         with pytest.raises(DigestError, match="login as 'mailer' refused") as refused:
             send_edition(make_edition("2026-03-20"), wrong, store)
         assert "hunter2" not in str(refused.value)
+
+
+def test_an_unsolicited_421_after_a_250_is_not_taken_for_the_next_reply(tmp_path: Path) -> None:
+    addresses = [f"r{i:02d}@example.com" for i in range(30)]
+    with serving(goodbye_after=4) as sink:
+        settings = settings_for(tmp_path, sink, send_connections=2)
+        store = Store(settings.database_url)
+        add_subscribers(store, addresses)
+        report = send_edition(make_edition(), settings, store)
+
+    assert sink.faults_injected["421-unsolicited"] >= 5
+    assert sink.per_recipient() == {a: 1 for a in addresses}
+    assert (report.sent, report.failed) == (30, 0)
+
+
+def test_an_internationalised_address_is_sent_with_smtputf8(tmp_path: Path) -> None:
+    with serving() as sink:
+        settings = settings_for(tmp_path, sink)
+        store = Store(settings.database_url)
+        josé = store.add_subscriber(Subscriber(email="josé@exämple.com", name="José"))
+        report = send_edition(make_edition(), settings, store)
+
+    assert report.sent == 1
+    ((rcpts, raw),) = sink.envelopes
+    assert rcpts == [josé.email]
+    # SMTPUTF8 headers are UTF-8 (RFC 6532); read them as such.
+    message = email.message_from_string(raw.decode("utf-8"), policy=email.policy.default)
+    assert message["To"].addresses[0].addr_spec == josé.email
+    assert message["To"].addresses[0].display_name == "José"
