@@ -46,7 +46,7 @@ from digest.deliver import Composer
 from digest.job import Views, send_edition
 from digest.models import Article, Edition, Subscriber, Theme
 from digest.render import Renderer
-from digest.store import Store, subscribers
+from digest.store import Store, deliveries, subscribers
 
 SECRET = "bench-secret-key"
 WORDS = [
@@ -96,8 +96,10 @@ def realistic_edition(themes: int = 12, articles: int = 100) -> Edition:
     )
 
 
-def settings_for(db: Path, port: int, connections: int):
+def settings_for(db: Path, port: int, connections: int, dkim_key: Path | None = None):
     return load_settings(
+        dkim_key_file=dkim_key,
+        dkim_selector="bench" if dkim_key else "",
         database_url=f"sqlite:///{db}",
         smtp_host="127.0.0.1",
         smtp_port=port,
@@ -108,6 +110,14 @@ def settings_for(db: Path, port: int, connections: int):
         send_connections=connections,
         list_unsubscribe_mailto="leave@digest.example.org",
     )
+
+
+def forget_deliveries(db: Path) -> None:
+    """So the edition can be sent to everyone again."""
+    store = Store(f"sqlite:///{db}")
+    with store.engine.begin() as conn:
+        conn.execute(deliveries.delete())
+    store.close()
 
 
 def fill_database(db: Path, count: int) -> None:
@@ -154,9 +164,9 @@ def start_sink() -> tuple[subprocess.Popen, int]:
     sys.exit("smtp-sink did not start listening within 10 s")
 
 
-def ours(db: Path, port: int, connections: int) -> dict:
+def ours(db: Path, port: int, connections: int, dkim_key: Path | None) -> dict:
     """The real thing, as `digest run` sends (run in a child process)."""
-    settings = settings_for(db, port, connections)
+    settings = settings_for(db, port, connections, dkim_key)
     store = Store(settings.database_url)
     began = time.perf_counter()
     report = send_edition(realistic_edition(), settings, store)
@@ -210,16 +220,36 @@ def baseline(settings, port: int, total: int) -> float:
     return total / (time.perf_counter() - began)
 
 
+def _child(db: Path, port: int, connections: int, dkim_key: Path | None = None) -> dict:
+    """Run `ours` in a fresh process, so the peak memory measured is the send's own."""
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        f"{db}:{port}",
+        "--connections",
+        str(connections),
+    ]
+    if dkim_key:
+        command += ["--child-dkim", str(dkim_key)]
+    child = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(child.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--subscribers", type=int, default=20_000)
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--baseline-sample", type=int, default=2_000)
+    parser.add_argument(
+        "--dkim", action="store_true", help="also time digest with DKIM signing (2048-bit RSA)"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--child-dkim", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:  # db:port
         db, port = args.child.rsplit(":", 1)
-        print(json.dumps(ours(Path(db), int(port), args.connections)))
+        print(json.dumps(ours(Path(db), int(port), args.connections, args.child_dkim)))
         return
 
     sink, port = start_sink()
@@ -234,13 +264,15 @@ def main() -> None:
                 f"{args.subscribers} subscribers; {args.connections} connections; sink smtp-sink"
             )
             top = ceiling(data, port, args.connections, args.subscribers)
-            child = subprocess.run(
-                [sys.executable, __file__, "--child", f"{db}:{port}",
-                 "--connections", str(args.connections)],
-                capture_output=True, text=True, check=True,
-            )  # fmt: skip
-            result = json.loads(child.stdout.strip().splitlines()[-1])
+            result = _child(db, port, args.connections)
             base = baseline(settings, port, args.baseline_sample)
+            signed = None
+            if args.dkim:
+                key = Path(tmp) / "dkim.pem"
+                subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True,
+                               capture_output=True)  # fmt: skip
+                forget_deliveries(db)
+                signed = _child(db, port, args.connections, key)
     finally:
         sink.terminate()
         sink.wait()
@@ -254,6 +286,11 @@ def main() -> None:
         f"({result['sent']} sent, {result['failed']} failed, {result['seconds']:.1f} s), "
         f"peak {result['peak_mb']:.0f} MB"
     )
+    if signed:
+        print(
+            f"digest with DKIM (2048-bit RSA, dkimpy): "
+            f"{signed['sent'] / signed['seconds']:5.0f} messages/s, peak {signed['peak_mb']:.0f} MB"
+        )
     print(
         f"ratios: {rate / top:.0%} of the ceiling (target >= 70%), "
         f"{rate / base:.1f}x the baseline (target >= 3x), "
