@@ -164,6 +164,13 @@ def write_preview(
     return paths
 
 
+VIEW_CACHE_SIZE = 256  # distinct renderings kept built at once
+SEND_BATCH = 500  # subscribers read, and their intents recorded, per transaction
+FINAL_STATES = {"sent", "failed"}  # never sent again for the same edition
+# Marks a view whose templates transform per-subscriber values: rendered per message.
+PER_SUBSCRIBER = MessageTemplate(())
+
+
 def send_edition(
     edition: Edition,
     settings: Settings,
@@ -255,15 +262,6 @@ class Views:
             )
             return PER_SUBSCRIBER
         return self.composer.template(rendered)
-
-
-# Marks a view whose templates transform per-subscriber values: rendered per message.
-PER_SUBSCRIBER = MessageTemplate(())
-
-
-VIEW_CACHE_SIZE = 256
-SEND_BATCH = 500
-FINAL_STATES = {"sent", "failed"}
 
 
 class _Recorder:

@@ -41,6 +41,7 @@ class FaultySink:
     slow: set[int] = field(default_factory=set)  # transactions whose RCPT reply is late
     slow_seconds: float = 2.0
     drop_after: int | None = None  # drop each connection when it sends its next message
+    refuse_sender: bool = False  # 553 at MAIL FROM, for every message
     goodbye_after: int | None = None  # after that many on a connection: 250, then 421 unasked
     connections: int = 0
     faults_injected: Counter = field(default_factory=Counter)
@@ -54,6 +55,9 @@ class FaultySink:
             self.faults_injected["drop"] += 1
             server.transport.abort()
             return "421 4.4.2 connection dropped"
+        if self.refuse_sender:
+            self.faults_injected["553"] += 1
+            return "553 5.7.1 sender address not allowed"
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 OK"

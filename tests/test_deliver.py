@@ -660,3 +660,21 @@ def test_an_internationalised_address_is_sent_with_smtputf8(tmp_path: Path) -> N
     message = email.message_from_string(raw.decode("utf-8"), policy=email.policy.default)
     assert message["To"].addresses[0].addr_spec == josé.email
     assert message["To"].addresses[0].display_name == "José"
+
+
+def test_a_refused_sender_stops_the_run_without_failing_anyone(tmp_path: Path) -> None:
+    addresses = [f"r{i}@example.com" for i in range(10)]
+    with serving(refuse_sender=True) as sink:
+        settings = settings_for(tmp_path, sink)
+        store = Store(settings.database_url)
+        add_subscribers(store, addresses)
+        with pytest.raises(DigestError, match=r"refuses the sender 'news@digest\.example\.org'"):
+            send_edition(make_edition(), settings, store)
+        assert sink.envelopes == []
+        assert store.delivery_states("digest/2026-03-19").get("failed", 0) == 0
+        assert store.run_reports("digest/2026-03-19")[-1]["status"] == "error"
+
+        sink.refuse_sender = False  # the operator fixed the relay: the next run sends all
+        report = send_edition(make_edition(), settings, store)
+
+    assert report.status == "done" and sink.per_recipient() == {a: 1 for a in addresses}

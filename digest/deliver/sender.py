@@ -10,7 +10,6 @@ retried with exponential backoff and jitter; 5xx is final for that subscriber.
 from __future__ import annotations
 
 import asyncio
-import logging
 import random
 import socket
 import ssl
@@ -22,8 +21,6 @@ import aiosmtplib
 
 from digest.config import Settings
 from digest.models import DigestError
-
-log = logging.getLogger(__name__)
 
 
 class SMTPUnavailable(DigestError):
@@ -51,17 +48,24 @@ class Verdict:
     reconnect: bool = False  # the connection is unusable or in an unknown state
 
 
+class SenderRefused(DigestError):
+    """The server refuses our sender address outright: no message can go, so stop."""
+
+
 @dataclass(frozen=True)
 class Outcome:
-    """The final result for one message (after any retries)."""
+    """The final result for one message (after any retries); no verdict means sent."""
 
     job: Outgoing
-    ok: bool
     verdict: Verdict | None = None
 
 
 def classify(exc: BaseException) -> Verdict:
-    """Sort an error by what the SMTP reply says: 4xx and lost connections are temporary."""
+    """Sort an error by what the SMTP reply says: 4xx and lost connections are temporary.
+
+    Raises SenderRefused when the sender itself is refused for good, and re-raises
+    anything that is not an SMTP or network error.
+    """
     if isinstance(exc, _Reconnecting):
         return Verdict(f"cannot reconnect: {exc.__cause__}", permanent=False, reconnect=True)
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
@@ -72,6 +76,12 @@ def classify(exc: BaseException) -> Verdict:
             bounce=refusal.code >= 500,
             reconnect=refusal.code == 421,
         )
+    if isinstance(exc, aiosmtplib.SMTPSenderRefused) and exc.code >= 500:
+        # Not about any subscriber: failing them all for good would be wrong.
+        raise SenderRefused(
+            f"the SMTP server refuses the sender {exc.sender!r} ({exc.code} {exc.message}); "
+            "check DIGEST_FROM_ADDRESS and that DIGEST_SMTP_USERNAME may send as it"
+        ) from None
     if isinstance(exc, aiosmtplib.SMTPTimeoutError):
         return Verdict(f"timed out: {exc}", permanent=False, reconnect=True)
     if isinstance(exc, aiosmtplib.SMTPResponseException):
@@ -263,11 +273,11 @@ class Sender:
                 connection.drop()
             await self._failed(job, verdict)
         else:
-            await self._finish(Outcome(job, ok=True))
+            await self._finish(Outcome(job))
 
     async def _failed(self, job: Outgoing, verdict: Verdict) -> None:
         if verdict.permanent or job.attempts >= self.settings.send_attempts:
-            await self._finish(Outcome(job, ok=False, verdict=verdict))
+            await self._finish(Outcome(job, verdict))
             return
         self.on_retry(job, verdict)
         task = asyncio.create_task(self._retry_later(job, backoff(self.settings, job.attempts)))
