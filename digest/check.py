@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import aiosmtplib
 
 from digest.collect import check as check_feed_list
-from digest.config import Settings
+from digest.config import ConfigError, Settings
 from digest.models import DigestError
 from digest.store import Store, schema_revisions
 
@@ -32,14 +32,11 @@ class Check:
 
 
 def check_secret(settings: Settings) -> Check:
-    if settings.secret_key.get_secret_value():
-        return Check("secret key", True, "DIGEST_SECRET_KEY is set")
-    return Check(
-        "secret key",
-        False,
-        "DIGEST_SECRET_KEY is not set, so nothing can be sent (unsubscribe links need it)",
-        "generate one with `digest secret` and set DIGEST_SECRET_KEY",
-    )
+    try:
+        settings.require_secret_key()
+    except ConfigError as exc:
+        return Check("secret key", False, str(exc))
+    return Check("secret key", True, "DIGEST_SECRET_KEY is set")
 
 
 def check_database(settings: Settings) -> tuple[Check, Store | None]:

@@ -7,6 +7,7 @@ import json
 import logging
 import secrets
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from digest import __version__
 from digest.config import ConfigError, Settings, load_settings
 from digest.logs import configure_logging
-from digest.models import DigestError, Subscriber, SubscriberStatus, edition_json
+from digest.models import DigestError, Shard, Subscriber, SubscriberStatus, edition_json
 from digest.store import Store
 
 log = logging.getLogger("digest")
@@ -123,26 +124,76 @@ def cli(ctx: _Context, verbose: bool) -> None:
 @cli.command()
 @_edition_options
 @click.option("--dry-run", is_flag=True, help="Render and write the preview instead of sending.")
+@click.option(
+    "--shard",
+    metavar="K/N",
+    help="Send only worker K's share of N (K from 0); N workers cover every subscriber once.",
+)
 @pass_ctx
-def run(ctx: _Context, now, since, feeds, out, dry_run: bool) -> None:
+def run(ctx: _Context, now, since, feeds, out, dry_run: bool, shard: str | None) -> None:
     """The daily job: build today's edition and send it to every active subscriber."""
-    from digest.job import build_edition, send_edition
-    from digest.preview import write_preview
-
-    edition = build_edition(
-        ctx.settings, ctx.store, now=now, since=since, feeds=list(feeds) or None
+    from digest.job import (
+        build_edition,
+        refuse_if_sending,
+        send_edition,
+        stored_or_built_edition,
     )
+    from digest.preview import write_preview
+    from digest.store import LockHeld
+
+    part = Shard.parse(shard) if shard else None
+    feeds = list(feeds) or None
     if dry_run:
-        out = out or ctx.settings.output_dir
-        paths = write_preview(edition, ctx.settings, out)
+        edition = build_edition(ctx.settings, ctx.store, now=now, since=since, feeds=feeds)
+        paths = write_preview(edition, ctx.settings, out or ctx.settings.output_dir)
         _print_written(edition, paths)
         return
-    report = send_edition(edition, ctx.settings, ctx.store)
+    try:
+        refuse_if_sending(ctx.settings, ctx.store, now, since, part)
+        edition = stored_or_built_edition(
+            ctx.settings, ctx.store, now=now, since=since, feeds=feeds
+        )
+        with _SendProgress() as progress:
+            report = send_edition(edition, ctx.settings, ctx.store, progress, shard=part)
+    except LockHeld as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_RUNNING)
     click.echo(report.summary())
-    if report.failed:
-        sys.exit(EXIT_PARTIAL)
-    if report.sent == 0:
-        sys.exit(EXIT_NOTHING)
+    sys.exit({"done": EXIT_OK, "partial": EXIT_PARTIAL, "nothing": EXIT_NOTHING}[report.status])
+
+
+class _SendProgress:
+    """A progress bar with rate and ETA on a terminal; silent otherwise (failures are logged)."""
+
+    def __init__(self) -> None:
+        self.bar = None
+        self.started = 0.0
+        self.done = 0
+
+    def __call__(self, step: int, total: int) -> None:
+        if not sys.stderr.isatty():
+            return
+        if self.bar is None:
+            self.started = time.monotonic()
+            self.bar = click.progressbar(
+                length=total,
+                label="sending",
+                show_eta=True,
+                show_pos=True,
+                file=sys.stderr,
+                item_show_func=lambda rate: rate,
+            )
+            self.bar.__enter__()
+        self.done += step
+        rate = self.done / max(time.monotonic() - self.started, 1e-3)
+        self.bar.update(step, f"{rate:.0f} msg/s")
+
+    def __enter__(self) -> _SendProgress:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc_info)
 
 
 @cli.command()

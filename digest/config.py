@@ -12,7 +12,14 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AwareDatetime, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AwareDatetime,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from digest.models import DigestError
@@ -75,6 +82,21 @@ class Settings(BaseSettings):
     from_name: str = "Morning Digest"
     subject: str = "Your morning digest, {{ date }}: {{ top_themes }}"
     postal_address: str = ""
+
+    # Sending: pool, pace, retries, bounces, deliverability headers and DKIM
+    send_connections: int = Field(4, ge=1, le=64)
+    send_messages_per_connection: int = Field(100, ge=1)
+    send_rate: float = Field(0, ge=0)
+    send_attempts: int = Field(5, ge=1, le=50)
+    send_backoff: float = Field(2, gt=0)
+    send_backoff_max: float = Field(300, gt=0)
+    send_lock_timeout: float = Field(300, gt=0)
+    bounce_threshold: int = Field(3, ge=1)
+    list_unsubscribe_mailto: str = Field("", pattern=r"^([^\s@<>,\"]+@[^\s@<>,\"]+)?$")
+    feedback_id: str = Field("", pattern=r"^[\x21-\x7e]*$")
+    dkim_key_file: Path | None = None
+    dkim_selector: str = Field("", pattern=r"^([A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*)?$")
+    dkim_domain: str = Field("", pattern=r"^([A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+)?$")
 
     # Subscribers and the web app (unsubscribe, preferences)
     secret_key: SecretStr = SecretStr("")
@@ -146,6 +168,45 @@ class Settings(BaseSettings):
         if value is not None and not value.is_dir():
             raise ValueError(f"{value} is not a directory")
         return value
+
+    @field_validator("dkim_key_file", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        """An empty DIGEST_DKIM_KEY_FILE= (as in .env.example) means no DKIM."""
+        return None if value == "" else value
+
+    @field_validator("dkim_key_file")
+    @classmethod
+    def _dkim_key_readable(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"{value} is not a file; point it at a PEM private key")
+        return value
+
+    @field_validator("dkim_selector")
+    @classmethod
+    def _dkim_selector_given(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("dkim_key_file") is not None and not value:
+            raise ValueError(
+                "required with DIGEST_DKIM_KEY_FILE (the DNS record is "
+                "<selector>._domainkey.<domain>)"
+            )
+        return value
+
+    @property
+    def sender_domain(self) -> str:
+        """The domain of the From address: Message-IDs, List-Id and the DKIM default."""
+        return self.from_address.rpartition("@")[2].strip().lower() or "localhost"
+
+    def require_secret_key(self) -> str:
+        """The signing key, or ConfigError: unsubscribe links can be neither made nor checked."""
+        key = self.secret_key.get_secret_value()
+        if not key:
+            raise ConfigError(
+                "DIGEST_SECRET_KEY is not set: it signs every unsubscribe and preferences link; "
+                "generate one with `digest secret` (and keep it: old links stop working if it "
+                "changes)"
+            )
+        return key
 
     @property
     def effective_smtp_port(self) -> int:

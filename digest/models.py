@@ -7,6 +7,7 @@ tested with values built by hand.
 
 from __future__ import annotations
 
+import zlib
 from datetime import datetime
 from enum import StrEnum
 
@@ -109,6 +110,37 @@ class Subscriber(BaseModel):
     topics_exclude: list[str] = Field(default_factory=list)
     created_at: datetime | None = None
     updated_at: datetime | None = None
+
+
+class Shard(BaseModel):
+    """One of N workers' share of the subscribers (`digest run --shard K/N`, K from 0).
+
+    The share is a stable hash of the address, the same on every host, so N
+    workers together cover every subscriber exactly once.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    index: int = Field(ge=0)
+    count: int = Field(ge=1)
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        try:
+            index, count = (int(part) for part in text.split("/"))
+            if not 0 <= index < count:
+                raise ValueError
+        except ValueError:
+            raise DigestError(
+                f"--shard {text!r}: write K/N with 0 <= K < N, e.g. 0/4 for the first of four"
+            ) from None
+        return cls(index=index, count=count)
+
+    def __contains__(self, email: str) -> bool:
+        return zlib.crc32(email.encode("utf-8")) % self.count == self.index
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
 
 
 class RenderedDigest(BaseModel):

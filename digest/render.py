@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import css_inline
 import jinja2
 
-from digest.config import DEFAULT_TEMPLATES_DIR, ConfigError, Settings
+from digest.config import DEFAULT_TEMPLATES_DIR, Settings
 from digest.models import (
     Article,
     DigestError,
@@ -77,11 +77,8 @@ class Renderer:
         self.settings = settings
         self.preview = preview
         self._secret = settings.secret_key.get_secret_value()
-        if not self._secret and not preview:
-            raise ConfigError(
-                "DIGEST_SECRET_KEY is not set: every digest carries a signed unsubscribe "
-                "link; generate a key with `digest secret`"
-            )
+        if not preview:
+            settings.require_secret_key()
         self.postal_address = " ".join(settings.postal_address.split())
         if not self.postal_address and not preview:
             log.warning("DIGEST_POSTAL_ADDRESS is not set: the footer has no postal address")

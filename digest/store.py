@@ -6,11 +6,14 @@ PostgreSQL is tested. Tables are created on first use.
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -22,7 +25,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 
-from digest.models import DigestError, MailFormat, Subscriber, SubscriberStatus
+from digest.models import DigestError, Edition, MailFormat, Subscriber, SubscriberStatus
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -126,6 +129,23 @@ locks = sa.Table(
     sa.Column("acquired_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+
+# Delivery states meaning the subscriber has all they will get of an edition.
+HAS_EDITION = ("sent", "skipped")
+
+
+class LockHeld(DigestError):
+    """Another run holds the lock (for example, is sending the same edition)."""
+
+
+@dataclass(frozen=True)
+class DeliveryRow:
+    """Where one subscriber's copy of one edition stands."""
+
+    state: str  # sending (intent recorded), sent, failed (5xx: final), deferred (4xx: retry)
+    message_id: str | None
+    attempts: int
 
 
 def now_utc() -> datetime:
@@ -472,6 +492,331 @@ class Store:
                 found.update({k: _aware(t) for k, t in rows})  # type: ignore[misc]
         return {k: found.get(k, now) for k in keys}
 
+    # Editions: built once, reused by reruns and by every worker
+
+    def save_edition(self, edition: Edition) -> None:
+        """Store a built edition; the first one stored for an id is the one kept."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                _insert_ignoring_duplicates(conn, editions).values(
+                    id=edition.id, created_at=now_utc(), payload=edition.model_dump_json()
+                )
+            )
+
+    def load_edition(self, edition_id: str) -> Edition | None:
+        with self.engine.connect() as conn:
+            payload = conn.execute(
+                sa.select(editions.c.payload).where(editions.c.id == edition_id)
+            ).scalar()
+        return Edition.model_validate_json(payload) if payload else None
+
+    # Sending: deliveries, locks and runs
+
+    def count_subscribers(
+        self,
+        status: SubscriberStatus | None = None,
+        where: Callable[[Subscriber], bool] | None = None,
+    ) -> int:
+        """How many subscribers (with this status, and for whom `where` holds)."""
+        if where is not None:
+            return sum(1 for sub in self.iter_subscribers(status) if where(sub))
+        query = sa.select(sa.func.count()).select_from(subscribers)
+        if status is not None:
+            query = query.where(subscribers.c.status == status.value)
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar_one()
+
+    def delivery_rows(self, edition_id: str, emails: list[str]) -> dict[str, DeliveryRow]:
+        """The delivery rows that exist for these subscribers and this edition."""
+        found: dict[str, DeliveryRow] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(emails), 500):
+                rows = conn.execute(
+                    sa.select(
+                        deliveries.c.email,
+                        deliveries.c.state,
+                        deliveries.c.message_id,
+                        deliveries.c.attempts,
+                    ).where(
+                        deliveries.c.edition_id == edition_id,
+                        deliveries.c.email.in_(emails[start : start + 500]),
+                    )
+                )
+                found.update(
+                    {r.email: DeliveryRow(r.state, r.message_id, r.attempts) for r in rows}
+                )
+        return found
+
+    def record_sending(
+        self, edition_id: str, new: list[tuple[str, str]], again: list[tuple[str, str]]
+    ) -> None:
+        """Record the intent to send (email, Message-ID) before anything goes out."""
+        stamp = now_utc()
+        with self.engine.begin() as conn:
+            if new:
+                conn.execute(
+                    deliveries.insert(),
+                    [
+                        {
+                            "edition_id": edition_id,
+                            "email": email,
+                            "state": "sending",
+                            "message_id": message_id,
+                            "attempts": 0,
+                            "updated_at": stamp,
+                        }
+                        for email, message_id in new
+                    ],
+                )
+            if again:
+                conn.execute(
+                    deliveries.update()
+                    .where(
+                        deliveries.c.edition_id == edition_id,
+                        deliveries.c.email == sa.bindparam("b_email"),
+                    )
+                    .values(
+                        state="sending", message_id=sa.bindparam("b_message_id"), updated_at=stamp
+                    ),
+                    [{"b_email": e, "b_message_id": m} for e, m in again],
+                )
+
+    @contextmanager
+    def outcome_writer(self) -> Iterator[Callable[[str, list[dict], int], list[str]]]:
+        """`record_outcomes` over one held connection: a send run commits every few
+        messages, and checking a connection out for each commit costs more than it."""
+        with self.engine.connect() as conn:
+            yield partial(_record_outcomes, conn)
+
+    def record_outcomes(
+        self, edition_id: str, outcomes: list[dict], bounce_threshold: int
+    ) -> list[str]:
+        """Record final outcomes: dicts of email, state, attempts, error, bounce.
+
+        A 'bounce' (the address refused for good) adds one to the subscriber's
+        consecutive bounces; reaching the threshold marks the subscriber bounced.
+        Returns the addresses newly marked bounced. A delivery resets the count
+        (`reset_bounces`, once per run rather than per message).
+        """
+        with self.engine.connect() as conn:
+            return _record_outcomes(conn, edition_id, outcomes, bounce_threshold)
+
+    def reset_bounces(self, edition_id: str) -> None:
+        """Subscribers who received this edition have no consecutive bounces."""
+        sent = sa.select(deliveries.c.email).where(
+            deliveries.c.edition_id == edition_id, deliveries.c.state == "sent"
+        )
+        with self.engine.begin() as conn:
+            conn.execute(
+                subscribers.update()
+                .where(subscribers.c.consecutive_bounces > 0, subscribers.c.email.in_(sent))
+                .values(consecutive_bounces=0)
+            )
+
+    def undelivered_count(
+        self, edition_id: str, where: Callable[[Subscriber], bool] | None = None
+    ) -> int:
+        """Active subscribers (for whom `where` holds) who do not have this edition.
+
+        A subscriber skipped because nothing matched their topics has all they asked for.
+        """
+        if where is not None:
+            missing = 0
+            chosen = (s.email for s in self.iter_subscribers(SubscriberStatus.active) if where(s))
+            while batch := list(itertools.islice(chosen, 500)):
+                rows = self.delivery_rows(edition_id, batch)
+                missing += sum(
+                    1 for e in batch if e not in rows or rows[e].state not in HAS_EDITION
+                )
+            return missing
+        done = sa.select(deliveries.c.email).where(
+            deliveries.c.edition_id == edition_id, deliveries.c.state.in_(HAS_EDITION)
+        )
+        query = (
+            sa.select(sa.func.count())
+            .select_from(subscribers)
+            .where(
+                subscribers.c.status == SubscriberStatus.active.value,
+                subscribers.c.email.not_in(done),
+            )
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar_one()
+
+    def record_skipped(self, edition_id: str, emails: list[str]) -> None:
+        """Remember subscribers who get nothing of this edition, so reruns skip them too."""
+        if not emails:
+            return
+        stamp = now_utc()
+        with self.engine.begin() as conn:
+            conn.execute(
+                _insert_ignoring_duplicates(conn, deliveries),
+                [
+                    {
+                        "edition_id": edition_id,
+                        "email": email,
+                        "state": "skipped",
+                        "attempts": 0,
+                        "updated_at": stamp,
+                    }
+                    for email in emails
+                ],
+            )
+
+    def delivery_states(self, edition_id: str) -> dict[str, int]:
+        """How many deliveries of the edition are in each state."""
+        query = (
+            sa.select(deliveries.c.state, sa.func.count())
+            .where(deliveries.c.edition_id == edition_id)
+            .group_by(deliveries.c.state)
+        )
+        with self.engine.connect() as conn:
+            return {state: n for state, n in conn.execute(query)}
+
+    def acquire_lock(self, name: str, owner: str, seconds: float) -> None:
+        """Take the named lock for `seconds` (renew it to keep it), or raise LockHeld.
+
+        A lock whose holder stopped renewing it (crashed, killed) is taken over once
+        it has expired.
+        """
+        stamp = now_utc()
+        with self.engine.begin() as conn:
+            conn.execute(locks.delete().where(locks.c.name == name, locks.c.expires_at < stamp))
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    locks.insert().values(
+                        name=name,
+                        owner=owner,
+                        acquired_at=stamp,
+                        expires_at=stamp + timedelta(seconds=seconds),
+                    )
+                )
+        except IntegrityError:
+            self.check_lock(name)
+            raise LockHeld(f"{name} was just taken by another run") from None
+
+    def check_lock(self, name: str) -> None:
+        """Raise LockHeld, naming the holder and when it expires, if the lock is held."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                locks.select().where(locks.c.name == name, locks.c.expires_at >= now_utc())
+            ).first()
+        if row is not None:
+            raise LockHeld(
+                f"{name} is held by {row.owner} since {_aware(row.acquired_at):%Y-%m-%d %H:%M:%S}"
+                f" UTC; if that run crashed, the lock expires at {_aware(row.expires_at):%H:%M:%S}"
+                " UTC (DIGEST_SEND_LOCK_TIMEOUT): run again after that"
+            )
+
+    def renew_lock(self, name: str, owner: str, seconds: float) -> bool:
+        """Push the expiry on; False when the lock is no longer ours."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                locks.update()
+                .where(locks.c.name == name, locks.c.owner == owner)
+                .values(expires_at=now_utc() + timedelta(seconds=seconds))
+            )
+        return result.rowcount == 1
+
+    def release_lock(self, name: str, owner: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(locks.delete().where(locks.c.name == name, locks.c.owner == owner))
+
+    def start_run(self, edition_id: str, shard: str | None = None) -> int:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                runs.insert().values(
+                    edition_id=edition_id, started_at=now_utc(), status="running", shard=shard
+                )
+            )
+        return result.inserted_primary_key[0]  # type: ignore[index]
+
+    def finish_run(self, run_id: int, status: str, report: dict) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                runs.update()
+                .where(runs.c.id == run_id)
+                .values(finished_at=now_utc(), status=status, report=json.dumps(report))
+            )
+
+    def run_reports(self, edition_id: str) -> list[dict]:
+        """Every run of an edition, oldest first, with its stored report."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                runs.select().where(runs.c.edition_id == edition_id).order_by(runs.c.id)
+            ).all()
+        return [
+            {
+                "id": r.id,
+                "status": r.status,
+                "started_at": _aware(r.started_at),
+                "finished_at": _aware(r.finished_at),
+                "report": json.loads(r.report),
+            }
+            for r in rows
+        ]
+
+
+# Built once: recording an outcome is on the path of every message sent.
+_OUTCOME_UPDATE = (
+    deliveries.update()
+    .where(
+        deliveries.c.edition_id == sa.bindparam("b_edition"),
+        deliveries.c.email == sa.bindparam("b_email"),
+    )
+    .values(
+        state=sa.bindparam("b_state"),
+        attempts=sa.bindparam("b_attempts"),
+        last_error=sa.bindparam("b_error"),
+        updated_at=sa.bindparam("b_stamp"),
+    )
+)
+
+
+def _record_outcomes(
+    conn: sa.Connection, edition_id: str, outcomes: list[dict], bounce_threshold: int
+) -> list[str]:
+    if not outcomes:
+        return []
+    stamp = now_utc()
+    bounced = [o["email"] for o in outcomes if o.get("bounce")]
+    newly_bounced: list[str] = []
+    with conn.begin():
+        conn.execute(
+            _OUTCOME_UPDATE,
+            [
+                {
+                    "b_edition": edition_id,
+                    "b_email": o["email"],
+                    "b_state": o["state"],
+                    "b_attempts": o["attempts"],
+                    "b_error": o.get("error"),
+                    "b_stamp": stamp,
+                }
+                for o in outcomes
+            ],
+        )
+        if bounced:
+            conn.execute(
+                subscribers.update()
+                .where(subscribers.c.email.in_(bounced))
+                .values(consecutive_bounces=subscribers.c.consecutive_bounces + 1)
+            )
+            over = sa.and_(
+                subscribers.c.email.in_(bounced),
+                subscribers.c.status == SubscriberStatus.active.value,
+                subscribers.c.consecutive_bounces >= bounce_threshold,
+            )
+            newly_bounced = list(conn.execute(sa.select(subscribers.c.email).where(over)).scalars())
+            if newly_bounced:
+                conn.execute(
+                    subscribers.update()
+                    .where(over)
+                    .values(status=SubscriberStatus.bounced.value, updated_at=stamp)
+                )
+    return newly_bounced
+
 
 def _insert_ignoring_duplicates(conn: sa.Connection, table: sa.Table) -> sa.Insert:
     """INSERT that skips rows whose key exists (SQLite and PostgreSQL: ON CONFLICT DO NOTHING)."""
@@ -534,6 +879,9 @@ def make_engine(url: str) -> sa.Engine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA busy_timeout=30000")
+            # Durable across a killed process (WAL); skips an fsync per commit, which
+            # matters when every delivery is recorded as it happens.
+            cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
 
         return engine

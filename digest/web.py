@@ -78,12 +78,7 @@ class _Pages:
 
 def create_app(settings: Settings, store: Store) -> Starlette:
     """The ASGI app; refuses to exist without DIGEST_SECRET_KEY, since no link could be trusted."""
-    secret = settings.secret_key.get_secret_value()
-    if not secret:
-        raise DigestError(
-            "DIGEST_SECRET_KEY is not set, so no unsubscribe link can be checked; "
-            "set the same key the messages were signed with (`digest secret` makes a new one)"
-        )
+    secret = settings.require_secret_key()
     pages = _Pages(settings)
 
     def subscriber_email(request: Request) -> str:

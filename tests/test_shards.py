@@ -56,9 +56,13 @@ def test_a_second_run_of_the_same_edition_is_refused_while_the_first_sends(
     tmp_path: Path, slow_smtp_sink: MailSink
 ) -> None:
     env = digest_env(
-        tmp_path, DIGEST_FEEDS=str(SAMPLE_FEEDS / "global-wire.rss.xml"), **slow_smtp_sink.env()
+        tmp_path,
+        DIGEST_FEEDS=str(SAMPLE_FEEDS / "global-wire.rss.xml"),
+        # One connection to a slow sink: the first run takes about ten seconds.
+        DIGEST_SEND_CONNECTIONS="1",
+        **slow_smtp_sink.env(),
     )
-    addresses = [f"reader{n:03d}@example.com" for n in range(100)]
+    addresses = [f"reader{n:03d}@example.com" for n in range(200)]
     _import(addresses, env, tmp_path)
 
     first = _spawn(["run", "--now", SAMPLE_NOW], env, tmp_path)
@@ -70,8 +74,9 @@ def test_a_second_run_of_the_same_edition_is_refused_while_the_first_sends(
         status = first.wait(timeout=120)
         stdout, stderr = first.communicate()
 
+    assert len(slow_smtp_sink.envelopes) == len(addresses)
     assert second.returncode == 5, second.stdout + second.stderr
-    assert "already running" in second.stderr
+    assert "already being sent" in second.stderr
     assert status == 0, stdout + stderr
     assert Counter(r for rcpts, _ in slow_smtp_sink.envelopes for r in rcpts) == dict.fromkeys(
         addresses, 1

@@ -306,7 +306,7 @@ def test_hostile_values_are_shown_escaped(served: Served) -> None:
 def test_serve_refuses_to_start_without_a_key_or_on_a_busy_port(tmp_path: Path) -> None:
     no_key = digest_env(tmp_path, DIGEST_SECRET_KEY="")
     refused = run_digest(["serve", "--port", str(free_port())], no_key, tmp_path, timeout=30)
-    assert refused.returncode == 1
+    assert refused.returncode == 2
     assert "DIGEST_SECRET_KEY is not set" in refused.stderr and "Traceback" not in refused.stderr
 
     with socket.socket() as busy:

@@ -1,0 +1,41 @@
+"""Deliver: rendered digests into messages, messages over SMTP.
+
+`message` builds each distinct rendering once and fills it per subscriber;
+`dkim` signs the final bytes; `sender` sends them over a pool of reused
+connections with a pace limit and retries. Which subscribers get what, and
+remembering it, is the job's part (`digest.job`).
+"""
+
+from __future__ import annotations
+
+from digest.config import Settings
+from digest.deliver.message import (
+    Composer,
+    MessageTemplate,
+    needs_smtputf8,
+    new_message_id,
+    standin,
+)
+from digest.deliver.sender import Outcome, Outgoing, Sender, SMTPUnavailable, Verdict, classify
+from digest.models import RenderedDigest, Subscriber
+
+__all__ = [
+    "Composer",
+    "MessageTemplate",
+    "Outcome",
+    "Outgoing",
+    "SMTPUnavailable",
+    "Sender",
+    "Verdict",
+    "build_message",
+    "classify",
+    "needs_smtputf8",
+    "new_message_id",
+    "standin",
+]
+
+
+def build_message(rendered: RenderedDigest, subscriber: Subscriber, settings: Settings) -> bytes:
+    """One message's final bytes, as sent; for previews (no secret key needed)."""
+    composer = Composer(settings, require_secret=False)
+    return composer.message(composer.template(rendered), subscriber, new_message_id(settings))

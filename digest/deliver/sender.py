@@ -1,0 +1,301 @@
+"""The pooled SMTP sender: a few reused connections, a pace limit, retries with backoff.
+
+Each worker owns one aiosmtplib connection and sends many messages over it,
+reopening it when the server drops it, after a timeout, or after
+DIGEST_SEND_MESSAGES_PER_CONNECTION messages. What the server answered decides
+what happens next (see `classify`): 4xx, timeouts and dropped connections are
+retried with exponential backoff and jitter; 5xx is final for that subscriber.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import cache
+
+import aiosmtplib
+
+from digest.config import Settings
+from digest.models import DigestError
+
+
+class SMTPUnavailable(DigestError):
+    """The SMTP server could not be reached or refused the login."""
+
+
+@dataclass
+class Outgoing:
+    """One message on its way to one subscriber."""
+
+    email: str
+    message_id: str
+    data: bytes
+    attempts: int = 0
+    smtputf8: bool = False
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What an SMTP error means for the message."""
+
+    error: str
+    permanent: bool
+    bounce: bool = False  # the address itself was refused for good (counts toward bouncing)
+    reconnect: bool = False  # the connection is unusable or in an unknown state
+
+
+class SenderRefused(DigestError):
+    """The server refuses our sender address outright: no message can go, so stop."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The final result for one message (after any retries); no verdict means sent."""
+
+    job: Outgoing
+    verdict: Verdict | None = None
+
+
+def classify(exc: BaseException) -> Verdict:
+    """Sort an error by what the SMTP reply says: 4xx and lost connections are temporary.
+
+    Raises SenderRefused when the sender itself is refused for good, and re-raises
+    anything that is not an SMTP or network error.
+    """
+    if isinstance(exc, _Reconnecting):
+        return Verdict(f"cannot reconnect: {exc.__cause__}", permanent=False, reconnect=True)
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        refusal = exc.recipients[0]
+        return Verdict(
+            f"{refusal.code} {refusal.message}",
+            permanent=refusal.code >= 500,
+            bounce=refusal.code >= 500,
+            reconnect=refusal.code == 421,
+        )
+    if isinstance(exc, aiosmtplib.SMTPSenderRefused) and exc.code >= 500:
+        # Not about any subscriber: failing them all for good would be wrong.
+        raise SenderRefused(
+            f"the SMTP server refuses the sender {exc.sender!r} ({exc.code} {exc.message}); "
+            "check DIGEST_FROM_ADDRESS and that DIGEST_SMTP_USERNAME may send as it"
+        ) from None
+    if isinstance(exc, aiosmtplib.SMTPTimeoutError):
+        return Verdict(f"timed out: {exc}", permanent=False, reconnect=True)
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return Verdict(
+            f"{exc.code} {exc.message}",
+            permanent=exc.code >= 500,
+            reconnect=exc.code == 421,
+        )
+    if isinstance(exc, aiosmtplib.SMTPNotSupported):
+        return Verdict(str(exc), permanent=True)
+    if isinstance(exc, ValueError):  # aiosmtplib refuses an address it cannot send to safely
+        return Verdict(f"address not sendable: {exc}", permanent=True)
+    if isinstance(exc, aiosmtplib.SMTPException | OSError | asyncio.TimeoutError):
+        return Verdict(f"connection lost: {exc or type(exc).__name__}", False, reconnect=True)
+    raise exc
+
+
+def backoff(settings: Settings, attempt: int) -> float:
+    """Exponential backoff with jitter: half to all of base * 2^(attempt-1), capped."""
+    delay = min(settings.send_backoff_max, settings.send_backoff * 2 ** (attempt - 1))
+    return random.uniform(delay / 2, delay)
+
+
+class _Reconnecting(Exception):
+    """Reopening a pooled connection failed: temporary, whatever the reply (even a 5xx login)."""
+
+
+class _Pace:
+    """Spaces sends evenly to at most `rate` per second across the pool (0: no limit)."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1 / rate if rate else 0.0
+        self.next = 0.0
+
+    async def wait(self) -> None:
+        if not self.interval:
+            return
+        now = asyncio.get_running_loop().time()
+        slot = max(now, self.next)
+        self.next = slot + self.interval
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+
+class _Connection:
+    """One pooled SMTP connection, opened lazily and reopened when needed."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.client: aiosmtplib.SMTP | None = None
+        self.sent = 0
+
+    async def open(self) -> aiosmtplib.SMTP:
+        s = self.settings
+        client = aiosmtplib.SMTP(
+            hostname=s.smtp_host,
+            port=s.effective_smtp_port,
+            use_tls=s.smtp_security == "tls",
+            start_tls=s.smtp_security == "starttls",
+            timeout=s.smtp_timeout,
+            local_hostname=_local_hostname(),
+            tls_context=ssl.create_default_context() if s.smtp_security != "none" else None,
+        )
+        await client.connect()
+        if s.smtp_username:
+            await client.login(s.smtp_username, s.smtp_password.get_secret_value())
+        self.client, self.sent = client, 0
+        return client
+
+    async def send(self, job: Outgoing) -> None:
+        client = self.client
+        if client is None or not client.is_connected:
+            try:
+                client = await self.open()
+            except (aiosmtplib.SMTPException, OSError) as exc:
+                raise _Reconnecting() from exc
+        options = ["SMTPUTF8"] if job.smtputf8 else None
+        self.sent += 1
+        await client.sendmail(
+            self.settings.from_address, [job.email], job.data, mail_options=options
+        )
+        if self.sent >= self.settings.send_messages_per_connection:
+            await self.close()
+
+    async def close(self) -> None:
+        client, self.client = self.client, None
+        if client is None or not client.is_connected:
+            return
+        try:
+            await client.quit()
+        except (aiosmtplib.SMTPException, OSError):
+            client.close()
+
+    def drop(self) -> None:
+        """Forget a connection in an unknown state without talking to it."""
+        client, self.client = self.client, None
+        if client is not None:
+            client.close()
+
+
+class Sender:
+    """Sends queued messages over a pool of connections; reports each final outcome.
+
+    `on_outcome` is awaited once per message with its final result (a worker takes
+    its next message only after, so a recorder can make each outcome durable first),
+    and `on_retry` is called once per temporary failure that will be tried again.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        on_outcome: Callable[[Outcome], Awaitable[None]],
+        on_retry: Callable[[Outgoing, Verdict], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.on_outcome = on_outcome
+        self.on_retry = on_retry or (lambda job, verdict: None)
+        size = settings.send_connections
+        self._queue: asyncio.Queue[Outgoing] = asyncio.Queue(maxsize=size * 2)
+        self._pace = _Pace(settings.send_rate)
+        self._connections = [_Connection(settings) for _ in range(size)]
+        self._workers: list[asyncio.Task] = []
+        self._retries: set[asyncio.Task] = set()
+        self._outstanding = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._fatal: BaseException | None = None
+
+    async def __aenter__(self) -> Sender:
+        await self._open_first()
+        self._workers = [asyncio.create_task(self._work(c)) for c in self._connections]
+        return self
+
+    async def __aexit__(self, exc_type: type | None, *_: object) -> None:
+        """Wait for every queued message (and its retries) unless leaving on an error."""
+        if exc_type is None:
+            await self._idle.wait()
+        for task in [*self._retries, *self._workers]:
+            task.cancel()
+        await asyncio.gather(*self._workers, *self._retries, return_exceptions=True)
+        for connection in self._connections:
+            await connection.close()
+        if self._fatal is not None and exc_type is None:
+            raise self._fatal
+
+    async def submit(self, job: Outgoing) -> None:
+        """Queue a message; waits while the pool is busy, so memory stays flat."""
+        if self._fatal is not None:
+            raise self._fatal
+        self._outstanding += 1
+        self._idle.clear()
+        await self._queue.put(job)
+
+    async def _open_first(self) -> None:
+        """Open one connection up front so a wrong host or password stops the run clearly."""
+        s = self.settings
+        try:
+            await self._connections[0].open()
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            raise SMTPUnavailable(
+                f"SMTP login as {s.smtp_username!r} refused ({exc.code}); "
+                "check DIGEST_SMTP_USERNAME and DIGEST_SMTP_PASSWORD"
+            ) from None
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise SMTPUnavailable(
+                f"cannot reach the SMTP server {s.smtp_host}:{s.effective_smtp_port}: {exc}; "
+                "check DIGEST_SMTP_HOST, DIGEST_SMTP_PORT and DIGEST_SMTP_SECURITY"
+            ) from None
+
+    async def _work(self, connection: _Connection) -> None:
+        while True:
+            job = await self._queue.get()
+            if self._fatal is not None:
+                continue  # keep the queue moving so submit() sees the error
+            try:
+                await self._send(connection, job)
+            except Exception as exc:  # e.g. the database failed while recording an outcome
+                self._fatal = exc
+                self._idle.set()
+
+    async def _send(self, connection: _Connection, job: Outgoing) -> None:
+        await self._pace.wait()
+        job.attempts += 1
+        try:
+            await connection.send(job)
+        except Exception as exc:  # sorted by classify; anything unknown re-raises there
+            verdict = classify(exc)
+            if verdict.reconnect:
+                connection.drop()
+            await self._failed(job, verdict)
+        else:
+            await self._finish(Outcome(job))
+
+    async def _failed(self, job: Outgoing, verdict: Verdict) -> None:
+        if verdict.permanent or job.attempts >= self.settings.send_attempts:
+            await self._finish(Outcome(job, verdict))
+            return
+        self.on_retry(job, verdict)
+        task = asyncio.create_task(self._retry_later(job, backoff(self.settings, job.attempts)))
+        self._retries.add(task)
+        task.add_done_callback(self._retries.discard)
+
+    async def _retry_later(self, job: Outgoing, delay: float) -> None:
+        await asyncio.sleep(delay)
+        await self._queue.put(job)
+
+    async def _finish(self, outcome: Outcome) -> None:
+        await self.on_outcome(outcome)
+        self._outstanding -= 1
+        if self._outstanding == 0:
+            self._idle.set()
+
+
+@cache
+def _local_hostname() -> str:
+    """The name given in EHLO, looked up once rather than per connection."""
+    return socket.getfqdn()
