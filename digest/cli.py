@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError
 
 from digest import __version__
 from digest.config import ConfigError, Settings, load_settings
-from digest.logs import configure_logging
+from digest.logs import configure_logging, edition_context
 from digest.models import DigestError, Shard, Subscriber, SubscriberStatus, edition_json
 from digest.store import Store
 
@@ -153,7 +153,7 @@ def run(ctx: _Context, now, since, feeds, out, dry_run: bool, shard: str | None)
         edition = stored_or_built_edition(
             ctx.settings, ctx.store, now=now, since=since, feeds=feeds
         )
-        with _SendProgress() as progress:
+        with edition_context(edition.id), _SendProgress() as progress:
             report = send_edition(edition, ctx.settings, ctx.store, progress, shard=part)
     except LockHeld as exc:
         click.echo(f"error: {exc}", err=True)
@@ -561,6 +561,43 @@ def check(ctx: _Context) -> None:
     click.echo(f"{len(checks) + 1 - failed} ok, {failed} failed")
     if failed:
         sys.exit(EXIT_ERROR)
+
+
+@cli.command("schedule")
+@pass_ctx
+def schedule_command(ctx: _Context) -> None:
+    """Send every morning at DIGEST_SEND_AT, and hourly at subscribers' own hours, until stopped."""
+    from digest.job import edition_sent, send_due
+    from digest.schedule import Clock, Scheduler
+
+    settings, store = ctx.settings, ctx.store
+    scheduler = Scheduler(
+        settings,
+        send=lambda now, hourly: send_due(settings, store, now, hourly=hourly, stop=scheduler.stop),
+        is_done=lambda when: edition_sent(settings, store, when),
+        clock=Clock(settings.clock_start, settings.clock_speed),
+    )
+    scheduler.run_forever()
+
+
+@cli.command()
+@click.option("--limit", default=20, show_default=True, help="How many of the latest runs.")
+@pass_ctx
+def runs(ctx: _Context, limit: int) -> None:
+    """List past send runs with their figures, newest first."""
+    rows = ctx.store.recent_runs(limit)
+    click.echo(
+        f"{'STARTED (UTC)':<19}  {'EDITION':<22} {'SHARD':<5} {'STATUS':<8} "
+        f"{'SENT':>6} {'FAILED':>6} {'SKIPPED':>7} {'BOUNCED':>7} {'MSG/S':>6}"
+    )
+    for run in rows:
+        r = run["report"]
+        click.echo(
+            f"{run['started_at']:%Y-%m-%d %H:%M:%S}  {run['edition_id']:<22} "
+            f"{run['shard'] or '-':<5} {run['status']:<8} {r.get('sent', 0):>6} "
+            f"{r.get('failed', 0):>6} {r.get('skipped', 0):>7} {r.get('bounced', 0):>7} "
+            f"{r.get('rate', 0):>6}"
+        )
 
 
 @cli.command()

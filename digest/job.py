@@ -32,6 +32,7 @@ from digest.deliver import (
     standin,
 )
 from digest.group import GroupOptions, group
+from digest.logs import edition_context
 from digest.models import Edition, Shard, Subscriber, SubscriberStatus
 from digest.personalise import personalise
 from digest.render import Renderer
@@ -182,6 +183,45 @@ def stored_or_built_edition(
 def _owner() -> str:
     """Who holds a lock, for the message another run is refused with."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+# Scheduled sends (`digest schedule`): who is due when.
+
+
+def send_due(
+    settings: Settings, store: Store, now: datetime, *, hourly: bool, stop: threading.Event
+) -> RunReport | None:
+    """One scheduled send of the edition for `now`, to whoever is due and does not have it.
+
+    At DIGEST_SEND_AT: subscribers without a delivery hour of their own. Hourly:
+    those whose own hour has come in their time zone. None when nobody is waiting,
+    so idle hours neither build an edition nor record a run.
+    """
+    due = _own_hour_reached(now) if hourly else _no_own_hour
+    if not store.undelivered_count(edition_id(settings, now), due):
+        return None
+    edition = stored_or_built_edition(settings, store, now=now)
+    with edition_context(edition.id):
+        report = send_edition(edition, settings, store, due=due, stop=stop)
+        log.info("%s", report.summary())
+    return report
+
+
+def edition_sent(settings: Settings, store: Store, when: datetime) -> bool:
+    """Whether everyone due at the daily send time has the edition for `when`."""
+    return not store.undelivered_count(edition_id(settings, when), _no_own_hour)
+
+
+def _no_own_hour(subscriber: Subscriber) -> bool:
+    return subscriber.delivery_hour is None
+
+
+def _own_hour_reached(now: datetime) -> Callable[[Subscriber], bool]:
+    def due(subscriber: Subscriber) -> bool:
+        hour = subscriber.delivery_hour
+        return hour is not None and now.astimezone(ZoneInfo(subscriber.timezone)).hour >= hour
+
+    return due
 
 
 # Personalisation: each subscriber's own view of the edition, before rendering.

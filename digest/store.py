@@ -740,6 +740,23 @@ class Store:
                 .values(finished_at=now_utc(), status=status, report=json.dumps(report))
             )
 
+    def recent_runs(self, limit: int = 20) -> list[dict]:
+        """The latest send runs, newest first, with their stored reports."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(runs.select().order_by(runs.c.id.desc()).limit(limit)).all()
+        return [
+            {
+                "id": r.id,
+                "edition_id": r.edition_id,
+                "shard": r.shard,
+                "status": r.status,
+                "started_at": _aware(r.started_at),
+                "finished_at": _aware(r.finished_at),
+                "report": json.loads(r.report),
+            }
+            for r in rows
+        ]
+
     def run_reports(self, edition_id: str) -> list[dict]:
         """Every run of an edition, oldest first, with its stored report."""
         with self.engine.connect() as conn:
