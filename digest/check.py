@@ -7,13 +7,13 @@ every feed) without sending anything, and says what to fix when it fails.
 from __future__ import annotations
 
 import asyncio
-import ssl
 from dataclasses import dataclass
 
 import aiosmtplib
 
 from digest.collect import check as check_feed_list
 from digest.config import ConfigError, Settings
+from digest.deliver import connect
 from digest.models import DigestError
 from digest.store import Store, schema_revisions
 
@@ -71,21 +71,12 @@ def check_smtp(settings: Settings) -> Check:
 
 
 async def _smtp_handshake(settings: Settings) -> str:
-    client = aiosmtplib.SMTP(
-        hostname=settings.smtp_host,
-        port=settings.effective_smtp_port,
-        use_tls=settings.smtp_security == "tls",
-        start_tls=settings.smtp_security == "starttls",
-        timeout=settings.smtp_timeout,
-        tls_context=ssl.create_default_context() if settings.smtp_security != "none" else None,
-    )
-    await client.connect()
+    client = await connect(settings)
     try:
         steps = ["EHLO"]
         if settings.smtp_security == "starttls":
             steps.append("STARTTLS")
         if settings.smtp_username:
-            await client.login(settings.smtp_username, settings.smtp_password.get_secret_value())
             steps.append("login")
         return ", ".join(steps) + " accepted"
     finally:

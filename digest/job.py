@@ -23,7 +23,6 @@ from digest.config import SAMPLE_FEEDS_DIR, Settings
 from digest.deliver import (
     Composer,
     MessageTemplate,
-    Outcome,
     Outgoing,
     Sender,
     Verdict,
@@ -33,7 +32,7 @@ from digest.deliver import (
 )
 from digest.group import GroupOptions, group
 from digest.logs import edition_context
-from digest.models import Edition, Shard, Subscriber, SubscriberStatus
+from digest.models import DeliveryResult, Edition, Shard, Subscriber, SubscriberStatus
 from digest.personalise import personalise
 from digest.render import Renderer
 from digest.store import LockHeld, Store
@@ -421,26 +420,25 @@ class _Recorder:
         self._pending: list[dict] = []
         self._committed: asyncio.Future | None = None
 
-    async def outcome(self, outcome: Outcome) -> None:
-        job, verdict = outcome.job, outcome.verdict
-        attempts = self.previous_attempts.pop(job.email, 0) + job.attempts
-        row = {"email": job.email, "attempts": attempts, "state": "sent"}
-        if verdict is None:
+    async def outcome(self, result: DeliveryResult) -> None:
+        attempts = self.previous_attempts.pop(result.email, 0) + result.attempts
+        row = {"email": result.email, "attempts": attempts, "state": "sent"}
+        if result.ok:
             self.report.sent += 1
         else:
             self.report.failed += 1
             row.update(
-                state="failed" if verdict.permanent else "deferred",
-                error=verdict.error,
-                bounce=verdict.bounce,
+                state="failed" if result.permanent else "deferred",
+                error=result.error,
+                bounce=result.bounce,
             )
             log.warning(
                 "delivery failed: edition=%s email=%s state=%s attempts=%d error=%r",
                 self.report.edition_id,
-                job.email,
+                result.email,
                 row["state"],
                 attempts,
-                verdict.error,
+                result.error,
             )
         self._pending.append(row)
         if self._committed is None:

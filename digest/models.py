@@ -152,13 +152,14 @@ class RenderedDigest(BaseModel):
 
 
 class DeliveryResult(BaseModel):
-    """The outcome of sending one edition to one subscriber."""
+    """The final outcome of sending one edition to one subscriber, after any retries."""
 
     email: str
     ok: bool
     message_id: str | None = None
     error: str | None = None
-    permanent: bool = False
+    permanent: bool = Field(False, description="A 5xx reply: not tried again for this edition.")
+    bounce: bool = Field(False, description="The address itself was refused for good.")
     attempts: int = 1
 
 
@@ -204,6 +205,7 @@ def edition_json(edition: Edition) -> dict:
                 "error": f.error,
                 "articles": f.articles,
                 "seconds": round(f.seconds, 3),
+                "not_modified": f.not_modified,
                 "dead": f.dead,
             }
             for f in edition.feeds

@@ -42,7 +42,3 @@ def canonical_url(url: str) -> str:
     ]
     path = parts.path or "/"
     return urlunsplit((scheme, host, path, urlencode(query, doseq=True), ""))
-
-
-def is_web_url(url: str) -> bool:
-    return urlsplit(url).scheme.lower() in ("http", "https")

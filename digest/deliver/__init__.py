@@ -16,19 +16,19 @@ from digest.deliver.message import (
     new_message_id,
     standin,
 )
-from digest.deliver.sender import Outcome, Outgoing, Sender, SMTPUnavailable, Verdict, classify
+from digest.deliver.sender import Outgoing, Sender, SMTPUnavailable, Verdict, classify, connect
 from digest.models import RenderedDigest, Subscriber
 
 __all__ = [
     "Composer",
     "MessageTemplate",
-    "Outcome",
     "Outgoing",
     "SMTPUnavailable",
     "Sender",
     "Verdict",
     "build_message",
     "classify",
+    "connect",
     "needs_smtputf8",
     "new_message_id",
     "standin",

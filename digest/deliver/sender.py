@@ -20,7 +20,7 @@ from functools import cache
 import aiosmtplib
 
 from digest.config import Settings
-from digest.models import DigestError
+from digest.models import DeliveryResult, DigestError
 
 
 class SMTPUnavailable(DigestError):
@@ -50,14 +50,6 @@ class Verdict:
 
 class SenderRefused(DigestError):
     """The server refuses our sender address outright: no message can go, so stop."""
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """The final result for one message (after any retries); no verdict means sent."""
-
-    job: Outgoing
-    verdict: Verdict | None = None
 
 
 def classify(exc: BaseException) -> Verdict:
@@ -126,6 +118,24 @@ class _Pace:
             await asyncio.sleep(slot - now)
 
 
+async def connect(settings: Settings) -> aiosmtplib.SMTP:
+    """Connect, EHLO, STARTTLS or implicit TLS, and log in, as DIGEST_SMTP_* say."""
+    s = settings
+    client = aiosmtplib.SMTP(
+        hostname=s.smtp_host,
+        port=s.effective_smtp_port,
+        use_tls=s.smtp_security == "tls",
+        start_tls=s.smtp_security == "starttls",
+        timeout=s.smtp_timeout,
+        local_hostname=_local_hostname(),
+        tls_context=ssl.create_default_context() if s.smtp_security != "none" else None,
+    )
+    await client.connect()
+    if s.smtp_username:
+        await client.login(s.smtp_username, s.smtp_password.get_secret_value())
+    return client
+
+
 class _Connection:
     """One pooled SMTP connection, opened lazily and reopened when needed."""
 
@@ -135,19 +145,7 @@ class _Connection:
         self.sent = 0
 
     async def open(self) -> aiosmtplib.SMTP:
-        s = self.settings
-        client = aiosmtplib.SMTP(
-            hostname=s.smtp_host,
-            port=s.effective_smtp_port,
-            use_tls=s.smtp_security == "tls",
-            start_tls=s.smtp_security == "starttls",
-            timeout=s.smtp_timeout,
-            local_hostname=_local_hostname(),
-            tls_context=ssl.create_default_context() if s.smtp_security != "none" else None,
-        )
-        await client.connect()
-        if s.smtp_username:
-            await client.login(s.smtp_username, s.smtp_password.get_secret_value())
+        client = await connect(self.settings)
         self.client, self.sent = client, 0
         return client
 
@@ -193,7 +191,7 @@ class Sender:
     def __init__(
         self,
         settings: Settings,
-        on_outcome: Callable[[Outcome], Awaitable[None]],
+        on_outcome: Callable[[DeliveryResult], Awaitable[None]],
         on_retry: Callable[[Outgoing, Verdict], None] | None = None,
     ) -> None:
         self.settings = settings
@@ -273,11 +271,11 @@ class Sender:
                 connection.drop()
             await self._failed(job, verdict)
         else:
-            await self._finish(Outcome(job))
+            await self._finish(job)
 
     async def _failed(self, job: Outgoing, verdict: Verdict) -> None:
         if verdict.permanent or job.attempts >= self.settings.send_attempts:
-            await self._finish(Outcome(job, verdict))
+            await self._finish(job, verdict)
             return
         self.on_retry(job, verdict)
         task = asyncio.create_task(self._retry_later(job, backoff(self.settings, job.attempts)))
@@ -288,8 +286,19 @@ class Sender:
         await asyncio.sleep(delay)
         await self._queue.put(job)
 
-    async def _finish(self, outcome: Outcome) -> None:
-        await self.on_outcome(outcome)
+    async def _finish(self, job: Outgoing, verdict: Verdict | None = None) -> None:
+        """Report the final result of one message (after any retries)."""
+        await self.on_outcome(
+            DeliveryResult(
+                email=job.email,
+                ok=verdict is None,
+                message_id=job.message_id,
+                error=verdict.error if verdict else None,
+                permanent=verdict.permanent if verdict else False,
+                bounce=verdict.bounce if verdict else False,
+                attempts=job.attempts,
+            )
+        )
         self._outstanding -= 1
         if self._outstanding == 0:
             self._idle.set()
