@@ -1,13 +1,13 @@
 """Feed cache (the last parsed entries of each feed, reused on 304); feeds.listed.
 
-Revision ID: collect1
+Revision ID: 0002
 Revises: 0001
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "collect1"
+revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
