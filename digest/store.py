@@ -307,7 +307,7 @@ class Store:
                     counts.unchanged += 1
                     continue
                 updates.append(
-                    {"b_email": row["email"], **{f"b_{c}": merged[c] for c in _MUTABLE_COLUMNS}}
+                    {"b_email": row["email"], **{f"b_{c}": merged[c] for c in SUBSCRIBER_FIELDS}}
                 )
                 counts.updated += 1
             if inserts:
@@ -318,7 +318,7 @@ class Store:
                     .where(subscribers.c.email == sa.bindparam("b_email"))
                     .values(
                         {
-                            **{c: sa.bindparam(f"b_{c}") for c in _MUTABLE_COLUMNS},
+                            **{c: sa.bindparam(f"b_{c}") for c in SUBSCRIBER_FIELDS},
                             "updated_at": stamp,
                         }
                     )
@@ -922,7 +922,8 @@ class UpsertCounts:
     kept_unsubscribed: int = 0
 
 
-_MUTABLE_COLUMNS = (
+# A subscriber's fields besides the address, as CSV columns and the table's columns.
+SUBSCRIBER_FIELDS = (
     "name",
     "status",
     "timezone",

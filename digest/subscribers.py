@@ -18,19 +18,10 @@ from typing import TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from digest.models import DigestError, MailFormat, Subscriber, SubscriberStatus
-from digest.store import Store, UpsertCounts, normalise_email
+from digest.store import SUBSCRIBER_FIELDS, Store, UpsertCounts, normalise_email
 
 # Columns an import may name (only `email` is required) and an export writes.
-CSV_COLUMNS = (
-    "email",
-    "name",
-    "status",
-    "timezone",
-    "delivery_hour",
-    "format",
-    "topics_include",
-    "topics_exclude",
-)
+CSV_COLUMNS = ("email", *SUBSCRIBER_FIELDS)
 # Export adds the record's times, so export then import into an empty database is lossless.
 EXPORT_COLUMNS = (*CSV_COLUMNS, "created_at", "updated_at")
 TOPIC_SEPARATOR = ";"

@@ -59,15 +59,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def smtp_sink() -> Iterator[MailSink]:
-    sink = MailSink(host="127.0.0.1", port=free_port())
+def _serving(sink: MailSink) -> Iterator[MailSink]:
     controller = Controller(sink, hostname=sink.host, port=sink.port)
     controller.start()
     try:
         yield sink
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[MailSink]:
+    yield from _serving(MailSink(host="127.0.0.1", port=free_port()))
 
 
 @dataclass
@@ -83,13 +86,7 @@ class SlowMailSink(MailSink):
 
 @pytest.fixture
 def slow_smtp_sink() -> Iterator[MailSink]:
-    sink = SlowMailSink(host="127.0.0.1", port=free_port())
-    controller = Controller(sink, hostname=sink.host, port=sink.port)
-    controller.start()
-    try:
-        yield sink
-    finally:
-        controller.stop()
+    yield from _serving(SlowMailSink(host="127.0.0.1", port=free_port()))
 
 
 @dataclass
