@@ -59,8 +59,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class _Handler:
+    """The aiosmtpd handler: only the hook, so aiosmtpd never evaluates `MailSink.messages`
+    (it looks through the handler's attributes on every connection)."""
+
+    def __init__(self, sink: MailSink) -> None:
+        self.sink = sink
+
+    async def handle_DATA(self, server, session, envelope):
+        return await self.sink.handle_DATA(server, session, envelope)
+
+
 def _serving(sink: MailSink) -> Iterator[MailSink]:
-    controller = Controller(sink, hostname=sink.host, port=sink.port)
+    # A fixed server name spares aiosmtpd a DNS look-up per connection.
+    controller = Controller(
+        _Handler(sink), hostname=sink.host, port=sink.port, server_hostname="sink.test"
+    )
     controller.start()
     try:
         yield sink

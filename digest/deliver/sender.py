@@ -217,9 +217,7 @@ class Sender:
         """Wait for every queued message (and its retries) unless leaving on an error."""
         if exc_type is None:
             await self._idle.wait()
-        for task in [*self._retries, *self._workers]:
-            task.cancel()
-        await asyncio.gather(*self._workers, *self._retries, return_exceptions=True)
+        await _cancel_all([*self._retries, *self._workers])
         for connection in self._connections:
             await connection.close()
         if self._fatal is not None and exc_type is None:
@@ -302,6 +300,19 @@ class Sender:
         self._outstanding -= 1
         if self._outstanding == 0:
             self._idle.set()
+
+
+async def _cancel_all(tasks: list[asyncio.Task]) -> None:
+    """Cancel tasks and wait for them, cancelling again any that swallowed the request.
+
+    A cancel that lands while aiosmtplib is reading a reply can be absorbed by it,
+    leaving the worker waiting on the queue for ever: ask until every task is done.
+    """
+    pending = set(tasks)
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.5)
 
 
 @cache
