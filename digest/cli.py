@@ -134,6 +134,8 @@ def run(ctx: _Context, now, since, feeds, out, dry_run: bool, shard: str | None)
     """The daily job: build today's edition and send it to every active subscriber."""
     from digest.job import (
         build_edition,
+        edition_id,
+        edition_window,
         refuse_if_sending,
         send_edition,
         stored_or_built_edition,
@@ -143,21 +145,21 @@ def run(ctx: _Context, now, since, feeds, out, dry_run: bool, shard: str | None)
 
     part = Shard.parse(shard) if shard else None
     feeds = list(feeds) or None
-    if dry_run:
-        edition = build_edition(ctx.settings, ctx.store, now=now, since=since, feeds=feeds)
-        paths = write_preview(edition, ctx.settings, out or ctx.settings.output_dir)
-        _print_written(edition, paths)
-        return
-    try:
-        refuse_if_sending(ctx.settings, ctx.store, now, since, part)
-        edition = stored_or_built_edition(
-            ctx.settings, ctx.store, now=now, since=since, feeds=feeds
-        )
-        with edition_context(edition.id), _SendProgress() as progress:
-            report = send_edition(edition, ctx.settings, ctx.store, progress, shard=part)
-    except LockHeld as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_RUNNING)
+    settings, store = ctx.settings, ctx.store
+    with edition_context(edition_id(settings, edition_window(settings, now, since)[1])):
+        if dry_run:
+            edition = build_edition(settings, store, now=now, since=since, feeds=feeds)
+            paths = write_preview(edition, settings, out or settings.output_dir)
+            _print_written(edition, paths)
+            return
+        try:
+            refuse_if_sending(settings, store, now, since, part)
+            edition = stored_or_built_edition(settings, store, now=now, since=since, feeds=feeds)
+            with _SendProgress() as progress:
+                report = send_edition(edition, settings, store, progress, shard=part)
+        except LockHeld as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_RUNNING)
     click.echo(report.summary())
     sys.exit({"done": EXIT_OK, "partial": EXIT_PARTIAL, "nothing": EXIT_NOTHING}[report.status])
 

@@ -197,10 +197,11 @@ def send_due(
     so idle hours neither build an edition nor record a run.
     """
     due = _own_hour_reached(now) if hourly else _no_own_hour
-    if not store.undelivered_count(edition_id(settings, now), due):
+    wanted = edition_id(settings, now)
+    if not store.undelivered_count(wanted, due):
         return None
-    edition = stored_or_built_edition(settings, store, now=now)
-    with edition_context(edition.id):
+    with edition_context(wanted):
+        edition = stored_or_built_edition(settings, store, now=now)
         report = send_edition(edition, settings, store, due=due, stop=stop)
         log.info("%s", report.summary())
     return report

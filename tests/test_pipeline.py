@@ -186,3 +186,15 @@ def test_feeds_named_only_in_settings_are_not_remembered_as_listed(tmp_path: Pat
     del env["DIGEST_FEEDS"]
     assert run_digest(["feeds", "add", one], env, tmp_path).returncode == 0
     assert run_digest(["feeds", "list"], env, tmp_path).stdout.startswith(f"{one}\tok")
+
+
+def test_logs_off_a_terminal_are_json_lines_carrying_the_edition_id(tmp_path: Path) -> None:
+    env = digest_env(tmp_path)
+
+    result = run_digest(["run", "--dry-run", "--now", SAMPLE_NOW], env, tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stderr.splitlines()]
+    assert lines and all(line["edition"] == "digest/2026-03-19" for line in lines)
+    assert any("collected 20 articles" in line["message"] for line in lines)
+    assert {"time", "level", "logger", "message"} <= set(lines[0])
