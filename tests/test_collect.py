@@ -652,6 +652,11 @@ def test_many_feeds_parse_in_worker_processes(web: WebServer, store: Store, tmp_
         ("&amp;quot;Double&amp;quot; escaped &amp;amp; more", '"Double" escaped & more'),
         ("&lt;i&gt;Escaped&lt;/i&gt; tags", "Escaped tags"),
         ("Caf&eacute; &#8211; open", "Café – open"),
+        ("BREAKING Migration pact: EU agrees", "Migration pact: EU agrees"),
+        ("UPDATE: Talks resume", "Talks resume"),
+        ("EXCLUSIVE – Minister quits", "Minister quits"),
+        ("Live music returns to the square", "Live music returns to the square"),
+        ("BREAKING", "BREAKING"),
     ],
 )
 def test_clean_title(raw: str, clean: str) -> None:

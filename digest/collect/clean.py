@@ -11,6 +11,12 @@ _TAG = re.compile(r"<[^>]*>")
 _MARKDOWN = re.compile(r"(\*\*|__|\*|`|~~)(?=\S)(.+?)(?<=\S)\1")
 _STRAY_MARKERS = re.compile(r"(?:\*\*|__|~~|`)")
 _QUOTES = "\"'\u201c\u201d\u2018\u2019\u00ab\u00bb"
+# "BREAKING:", "UPDATE -", "EXCLUSIVE |" and the like before a headline: the digest
+# says what is new by itself. Upper case only, so "Live music returns" is left alone.
+_SHOUTED_TAG = re.compile(
+    r"^(?:BREAKING(?: NEWS)?|UPDATED?|EXCLUSIVE|JUST IN|WATCH|VIDEO|LIVE)"
+    r"(?:\s*[:|\-\u2013\u2014]\s*|\s+(?=[A-Z0-9\"'\u201c]))"
+)
 _SENTENCE_END = re.compile(r"[.!?\u2026][\"'\u201d\u2019)]?(?=\s)")
 
 
@@ -71,7 +77,7 @@ def clean_title(raw: str) -> str:
         text = text[1:-1].strip()
     if text.count('"') % 2 == 1 and (text.startswith('"') or text.endswith('"')):
         text = text.strip('"').strip()
-    return text
+    return _SHOUTED_TAG.sub("", text) or text
 
 
 def summarise(raw: str, limit: int) -> str:
