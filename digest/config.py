@@ -197,6 +197,11 @@ class Settings(BaseSettings):
         """The domain of the From address: Message-IDs, List-Id and the DKIM default."""
         return self.from_address.rpartition("@")[2].strip().lower() or "localhost"
 
+    @property
+    def template_dirs(self) -> list[Path]:
+        """Where templates are looked up: the operator's DIGEST_TEMPLATES_DIR first."""
+        return [p for p in (self.templates_dir, DEFAULT_TEMPLATES_DIR) if p]
+
     def require_secret_key(self) -> str:
         """The signing key, or ConfigError: unsubscribe links can be neither made nor checked."""
         key = self.secret_key.get_secret_value()

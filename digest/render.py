@@ -14,13 +14,12 @@ import re
 import textwrap
 import traceback
 from dataclasses import dataclass
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import css_inline
 import jinja2
 
-from digest.config import DEFAULT_TEMPLATES_DIR, Settings
+from digest.config import Settings
 from digest.models import (
     Article,
     DigestError,
@@ -82,7 +81,7 @@ class Renderer:
         self.postal_address = " ".join(settings.postal_address.split())
         if not self.postal_address and not preview:
             log.warning("DIGEST_POSTAL_ADDRESS is not set: the footer has no postal address")
-        loader = jinja2.FileSystemLoader([str(d) for d in template_dirs(settings)])
+        loader = jinja2.FileSystemLoader([str(d) for d in settings.template_dirs])
         self.html_env = _environment(loader, autoescape=True)
         self.text_env = _environment(loader, autoescape=False)
         self.subject_template = self._compile_subject(settings.subject)
@@ -204,17 +203,12 @@ class Renderer:
             where = exc.filename or exc.name or name
             raise TemplateError(f"{where}, line {exc.lineno}: {exc.message}") from None
         except jinja2.TemplateNotFound as exc:
-            dirs = ", ".join(str(d) for d in template_dirs(self.settings))
+            dirs = ", ".join(str(d) for d in self.settings.template_dirs)
             raise TemplateError(
                 f"{_where(exc, name)}: template {exc.name} not found in {dirs}"
             ) from None
         except (jinja2.TemplateError, TypeError, ValueError, AttributeError) as exc:
             raise TemplateError(f"{_where(exc, name)}: {exc}") from None
-
-
-def template_dirs(settings: Settings) -> list[Path]:
-    """Where templates are looked up, the operator's override directory first."""
-    return [p for p in (settings.templates_dir, DEFAULT_TEMPLATES_DIR) if p]
 
 
 def safe_url(url: str) -> str:

@@ -31,7 +31,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 
 from digest import subscribers as records
-from digest.config import DEFAULT_TEMPLATES_DIR, Settings
+from digest.config import Settings
 from digest.models import DigestError, Subscriber, SubscriberStatus
 from digest.store import Store
 from digest.tokens import BadToken, read_token
@@ -59,11 +59,8 @@ class _Pages:
     """The web templates (templates/web/), overridable like the digest's own."""
 
     def __init__(self, settings: Settings) -> None:
-        dirs = [str(DEFAULT_TEMPLATES_DIR)]
-        if settings.templates_dir:
-            dirs.insert(0, str(settings.templates_dir))
         self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(dirs),
+            loader=jinja2.FileSystemLoader(settings.template_dirs),
             autoescape=True,
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
