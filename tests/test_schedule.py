@@ -35,6 +35,21 @@ def _write_feed(feed_server: FeedServer, days: int = 1) -> str:
     return feed_server.url("days.xml")
 
 
+def _schedule_env(
+    tmp_path: Path, feeds: str, sink: MailSink, start: str, speed: str
+) -> dict[str, str]:
+    """Settings for `digest schedule` at 06:30 UTC on a test clock from `start`."""
+    return digest_env(
+        tmp_path,
+        DIGEST_FEEDS=feeds,
+        DIGEST_SEND_AT="06:30",
+        DIGEST_TIMEZONE="UTC",
+        DIGEST_CLOCK_START=start,
+        DIGEST_CLOCK_SPEED=speed,
+        **sink.env(),
+    )
+
+
 def _start(env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "digest", "schedule"],
@@ -74,15 +89,9 @@ def _per_recipient(sink: MailSink) -> Counter[str]:
 def test_two_mornings_send_one_edition_each(
     tmp_path: Path, feed_server: FeedServer, smtp_sink: MailSink
 ) -> None:
-    env = digest_env(
-        tmp_path,
-        DIGEST_FEEDS=_write_feed(feed_server),
-        DIGEST_SEND_AT="06:30",
-        DIGEST_TIMEZONE="UTC",
-        # One real second is two simulated hours: a day goes by in 12 seconds.
-        DIGEST_CLOCK_START="2026-03-19T06:29:00+00:00",
-        DIGEST_CLOCK_SPEED="7200",
-        **smtp_sink.env(),
+    # One real second is two simulated hours: a day goes by in 12 seconds.
+    env = _schedule_env(
+        tmp_path, _write_feed(feed_server), smtp_sink, "2026-03-19T06:29:00+00:00", "7200"
     )
     for address in ("ann@example.com", "bob@example.org"):
         assert run_digest(["subscribers", "add", address], env, tmp_path).returncode == 0
@@ -115,14 +124,8 @@ def test_two_mornings_send_one_edition_each(
 def test_sigterm_mid_send_exits_cleanly_and_restart_sends_nothing_twice(
     tmp_path: Path, feed_server: FeedServer, slow_smtp_sink: MailSink
 ) -> None:
-    env = digest_env(
-        tmp_path,
-        DIGEST_FEEDS=_write_feed(feed_server),
-        DIGEST_SEND_AT="06:30",
-        DIGEST_TIMEZONE="UTC",
-        DIGEST_CLOCK_START="2026-03-19T06:29:58+00:00",
-        DIGEST_CLOCK_SPEED="1",
-        **slow_smtp_sink.env(),
+    env = _schedule_env(
+        tmp_path, _write_feed(feed_server), slow_smtp_sink, "2026-03-19T06:29:58+00:00", "1"
     )
     addresses = [f"reader{n:03d}@example.com" for n in range(120)]
     csv = tmp_path / "subscribers.csv"
