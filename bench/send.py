@@ -48,7 +48,7 @@ from digest.models import Article, Edition, Subscriber, Theme
 from digest.render import Renderer
 from digest.store import Store, deliveries, subscribers
 
-SECRET = "bench-secret-key"
+SECRET = "bench-secret-key-long-enough-to-sign"
 WORDS = [
     "government", "minister", "talks", "energy", "market", "storm", "coast", "council",
     "budget", "court", "ruling", "union", "strike", "rail", "port", "trade", "deal", "tariff",

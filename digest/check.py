@@ -7,12 +7,14 @@ every feed) without sending anything, and says what to fix when it fails.
 from __future__ import annotations
 
 import asyncio
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiosmtplib
 
 from digest.collect import check as check_feed_list
-from digest.config import ConfigError, Settings
+from digest.config import ENV_FILE, ConfigError, Settings, unknown_settings
 from digest.deliver import connect
 from digest.models import DigestError
 from digest.store import Store, schema_revisions
@@ -29,6 +31,14 @@ class Check:
         mark = "ok  " if self.ok else "FAIL"
         text = f"{mark} {self.name}: {self.detail}"
         return f"{text} -> {self.fix}" if self.fix and not self.ok else text
+
+
+def check_setting_names(env_file: Path = Path(ENV_FILE)) -> list[Check]:
+    """A FAIL per DIGEST_* name that is no setting: a misspelt one silently keeps its default."""
+    return [
+        Check("settings", False, problem, "rename or remove it")
+        for problem in unknown_settings(os.environ, env_file)
+    ]
 
 
 def check_secret(settings: Settings) -> Check:

@@ -7,6 +7,11 @@ an operator never sees a traceback for a typo.
 
 from __future__ import annotations
 
+import difflib
+import logging
+import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -24,6 +29,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from digest.models import DigestError
 
+log = logging.getLogger(__name__)
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 SAMPLE_FEEDS_DIR = PACKAGE_DIR / "sample_feeds"
 # In a wheel the top-level templates/ is packaged as digest/templates; in a
@@ -34,6 +41,58 @@ DEFAULT_TEMPLATES_DIR = next(
 )
 
 ENV_PREFIX = "DIGEST_"
+ENV_FILE = ".env"
+# Long enough that guessing it is hopeless; `digest secret` makes 43 characters.
+MIN_SECRET_KEY_LENGTH = 32
+
+# Settings written in a fixed format: the rule (a regular expression, never shown),
+# what to tell the operator, and an example of a valid value.
+_FORMATS: dict[str, tuple[str, str, str]] = {
+    "list_id": (
+        r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}",
+        "use up to 64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+        "morning-news",
+    ),
+    "send_at": (r"([01]\d|2[0-3]):[0-5]\d", "use HH:MM on a 24-hour clock", "06:30"),
+    "send_deadline": (r"([01]\d|2[0-3]):[0-5]\d", "use HH:MM on a 24-hour clock", "09:00"),
+    "public_url": (
+        r"https?://\S+",
+        "use an http:// or https:// address without spaces",
+        "https://digest.example.com",
+    ),
+    "list_unsubscribe_mailto": (
+        r"([^\s@<>,\"]+@[^\s@<>,\"]+)?",
+        "use one email address, or leave it empty",
+        "unsubscribe@example.com",
+    ),
+    "feedback_id": (
+        r"[\x21-\x7e]*",
+        "use printable ASCII without spaces",
+        "digest:daily:example.com",
+    ),
+    "dkim_selector": (
+        r"([A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*)?",
+        "use dot-separated words of letters, digits, '-' or '_'",
+        "mail2026",
+    ),
+    "dkim_domain": (
+        r"([A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+)?",
+        "use a domain name",
+        "example.com",
+    ),
+}
+# Examples for messages about settings whose default is empty or not a good example.
+_EXAMPLES: dict[str, str] = {
+    "database_url": "sqlite:///digest.db",
+    "feeds": "https://example.com/rss,https://example.org/atom.xml",
+    "timezone": "Europe/Paris",
+    "from_address": "digest@example.com",
+    "alert_to": "ops@example.com",
+    "templates_dir": "./my-templates",
+    "dkim_key_file": "/etc/digest/dkim.pem",
+    "clock_start": "2026-03-19T06:29:00+00:00",
+    "topics": "Climate: climate, emissions; Elections: election, ballot",
+}
 
 
 class ConfigError(DigestError):
@@ -43,7 +102,7 @@ class ConfigError(DigestError):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
-        env_file=".env",
+        env_file=ENV_FILE,
         env_file_encoding="utf-8",
         extra="ignore",
         validate_default=True,
@@ -56,7 +115,7 @@ class Settings(BaseSettings):
     feeds: Annotated[list[str], NoDecode] = Field(default_factory=list)
     window_hours: float = Field(24, gt=0, le=24 * 31)
     timezone: str = "UTC"
-    list_id: str = Field("digest", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    list_id: str = "digest"
 
     # Collection
     fetch_timeout: float = Field(20, gt=0)
@@ -92,15 +151,19 @@ class Settings(BaseSettings):
     send_backoff_max: float = Field(300, gt=0)
     send_lock_timeout: float = Field(300, gt=0)
     bounce_threshold: int = Field(3, ge=1)
-    list_unsubscribe_mailto: str = Field("", pattern=r"^([^\s@<>,\"]+@[^\s@<>,\"]+)?$")
-    feedback_id: str = Field("", pattern=r"^[\x21-\x7e]*$")
+    list_unsubscribe_mailto: str = ""
+    feedback_id: str = ""
     dkim_key_file: Path | None = None
-    dkim_selector: str = Field("", pattern=r"^([A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*)?$")
-    dkim_domain: str = Field("", pattern=r"^([A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+)?$")
+    dkim_selector: str = ""
+    dkim_domain: str = ""
+    # Operator alerts: where they go (empty: warnings in the log and `digest runs` only),
+    # and how many bounces in one run are worth one.
+    alert_to: str = ""
+    alert_bounces: int = Field(10, ge=1)
 
     # Subscribers and the web app (unsubscribe, preferences)
     secret_key: SecretStr = SecretStr("")
-    public_url: str = Field("http://127.0.0.1:8000", pattern=r"^https?://\S+$")
+    public_url: str = "http://127.0.0.1:8000"
     serve_host: str = "127.0.0.1"
     serve_port: int = Field(8000, ge=1, le=65535)
     quiet_day: Literal["skip", "note"] = "skip"
@@ -115,7 +178,11 @@ class Settings(BaseSettings):
     output_dir: Path = Path("preview")
 
     # Scheduling and operations
-    send_at: str = Field("06:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    send_at: str = "06:30"
+    # Until then `digest schedule` retries a failed collection; then it sends what it has.
+    send_deadline: str = "09:00"
+    # Below this share of recent editions' articles, with feeds failing, a run is an outage.
+    collect_min_share: float = Field(0.25, ge=0, le=1)
     catch_up_hours: float = Field(3, ge=0, le=24)
     log_format: Literal["auto", "text", "json"] = "auto"
     # A test clock for `digest schedule`: start time and speed-up. Never set in production.
@@ -147,26 +214,68 @@ class Settings(BaseSettings):
             ) from None
         return value
 
+    @field_validator(*_FORMATS)
+    @classmethod
+    def _formatted(cls, value: str, info: ValidationInfo) -> str:
+        rule, advice, example = _FORMATS[str(info.field_name)]
+        if not re.fullmatch(rule, value):
+            raise ValueError(f"{advice}, e.g. {example}")
+        return value
+
+    @field_validator("send_deadline")
+    @classmethod
+    def _deadline_after_send_time(cls, value: str, info: ValidationInfo) -> str:
+        send_at = info.data.get("send_at")
+        if send_at and value <= send_at:
+            raise ValueError(
+                f"must be later in the day than DIGEST_SEND_AT ({send_at}), "
+                f"e.g. {min(int(send_at[:2]) + 2, 23):02d}:{send_at[3:]}"
+            )
+        return value
+
     @field_validator("from_address")
     @classmethod
     def _valid_from_address(cls, value: str) -> str:
         try:
             return validate_email(value.strip(), check_deliverability=False).normalized
         except EmailNotValidError as exc:
-            raise ValueError(f"not an email address: {exc}") from None
+            raise ValueError(f"not an email address ({exc}), e.g. digest@example.com") from None
+
+    @field_validator("alert_to")
+    @classmethod
+    def _valid_alert_to(cls, value: str) -> str:
+        if not value.strip():
+            return ""
+        try:
+            return validate_email(value.strip(), check_deliverability=False).normalized
+        except EmailNotValidError as exc:
+            raise ValueError(
+                f"not an email address ({exc}), e.g. ops@example.com; leave it empty for none"
+            ) from None
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_secret_key(cls, value: SecretStr) -> SecretStr:
+        length = len(value.get_secret_value())
+        if 0 < length < MIN_SECRET_KEY_LENGTH:
+            raise ValueError(
+                f"is {length} characters long; use at least {MIN_SECRET_KEY_LENGTH}, "
+                "e.g. a key from `digest secret`"
+            )
+        return value
 
     @field_validator("from_name", "subject")
     @classmethod
     def _one_line(cls, value: str) -> str:
         if any(ch in value for ch in "\r\n\x00"):
-            raise ValueError("must be one line: remove the line break")
+            raise ValueError("must be one line: remove the line break, e.g. 'Morning Digest'")
         return value
 
     @field_validator("templates_dir")
     @classmethod
     def _templates_dir_exists(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_dir():
-            raise ValueError(f"{value} is not a directory")
+            raise ValueError(f"{value} is not a directory; name one, e.g. ./my-templates")
         return value
 
     @field_validator("dkim_key_file", mode="before")
@@ -179,7 +288,9 @@ class Settings(BaseSettings):
     @classmethod
     def _dkim_key_readable(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():
-            raise ValueError(f"{value} is not a file; point it at a PEM private key")
+            raise ValueError(
+                f"{value} is not a file; point it at a PEM private key, e.g. /etc/digest/dkim.pem"
+            )
         return value
 
     @field_validator("dkim_selector")
@@ -188,7 +299,7 @@ class Settings(BaseSettings):
         if info.data.get("dkim_key_file") is not None and not value:
             raise ValueError(
                 "required with DIGEST_DKIM_KEY_FILE (the DNS record is "
-                "<selector>._domainkey.<domain>)"
+                "<selector>._domainkey.<domain>), e.g. mail2026"
             )
         return value
 
@@ -254,18 +365,67 @@ def _parse_topics(value: str) -> dict[str, list[str]]:
 
 
 _SECRET_FIELDS = {"smtp_password", "secret_key"}
+# Words in a message that show it already carries an example of a valid value.
+_HAS_EXAMPLE = re.compile(r"\be\.g\.|\bsuch as\b|\bas in\b")
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Read settings, or raise ConfigError naming each bad variable and the fix."""
+    """Read settings, or raise ConfigError naming each bad variable and the fix.
+
+    Unknown DIGEST_* names are logged as warnings first (`digest check` fails on
+    them): a misspelt setting would otherwise silently keep its default.
+    """
+    env_file = overrides.get("_env_file", ENV_FILE)
+    for problem in unknown_settings(os.environ, Path(env_file) if env_file else None):
+        log.warning("%s", problem)
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
             field = str(err["loc"][0]) if err["loc"] else "?"
-            name = ENV_PREFIX + field.upper()
-            message = err["msg"].removeprefix("Value error, ")
             shown = "" if field in _SECRET_FIELDS else f" (got {err.get('input')!r})"
-            lines.append(f"{name}: {message}{shown}")
+            lines.append(f"{ENV_PREFIX + field.upper()}: {_sentence(field, err['msg'])}{shown}")
         raise ConfigError("\n".join(lines)) from None
+
+
+def _sentence(field: str, message: str) -> str:
+    """pydantic's message, lower-cased, with an example of a valid value when it has none."""
+    message = message.removeprefix("Value error, ")
+    message = message[:1].lower() + message[1:]
+    if _HAS_EXAMPLE.search(message):
+        return message
+    example = _EXAMPLES.get(field)
+    if example is None:
+        default = Settings.model_fields[field].default if field in Settings.model_fields else None
+        example = "" if default is None or isinstance(default, SecretStr) else str(default)
+    if not example:
+        return message
+    return f"{message}, e.g. {ENV_PREFIX + field.upper()}={example}"
+
+
+def setting_names() -> list[str]:
+    """Every DIGEST_* variable the program reads."""
+    return sorted(ENV_PREFIX + name.upper() for name in Settings.model_fields)
+
+
+def unknown_settings(environ: Mapping[str, str], env_file: Path | None) -> list[str]:
+    """One line per DIGEST_* name, in the environment or the .env file, that is no setting."""
+    from dotenv import dotenv_values
+
+    known = setting_names()
+    found: dict[str, str] = {}
+    if env_file is not None and env_file.is_file():
+        for name in dotenv_values(env_file):
+            found.setdefault(name, f"in {env_file}")
+    for name in environ:
+        found.setdefault(name, "in the environment")
+    problems = []
+    for name, where in found.items():
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in known:
+            continue
+        nearest = difflib.get_close_matches(upper, known, n=1, cutoff=0.6)
+        hint = f"did you mean {nearest[0]}?" if nearest else ".env.example lists every setting"
+        problems.append(f"{name}: no such setting; {hint} ({where})")
+    return problems
