@@ -6,6 +6,11 @@ while the process was down is caught up at start-up when still inside
 DIGEST_CATCH_UP_HOURS, and logged as missed otherwise. SIGTERM and SIGINT let the
 message in flight finish, then the process exits 0.
 
+When the morning's collection fails wholesale (a feed outage, see digest.job),
+the send function says so and the morning is tried again with backoff (2, 4, 8,
+then every 15 minutes) until DIGEST_SEND_DEADLINE; the attempt at the deadline
+sends what it has, or records a missed morning.
+
 Double sends are impossible by construction, not by timing: every send goes
 through the edition lock and the deliveries table (see digest.job).
 """
@@ -34,8 +39,13 @@ MAX_SLEEP = 30.0
 HEARTBEAT_FILE = Path(".digest-heartbeat")
 HEARTBEAT_MAX_AGE = timedelta(seconds=MAX_SLEEP * 4)
 
-SendFunc = Callable[[datetime, bool], None]
-"""send(now, hourly): build or reuse the edition for `now` and send what is due."""
+# Retries of a morning whose collection failed: the first delay, doubled up to the last.
+RETRY_FIRST = timedelta(minutes=2)
+RETRY_MAX = timedelta(minutes=15)
+
+SendFunc = Callable[[datetime, bool], bool | None]
+"""send(now, hourly): build or reuse the edition for `now` and send what is due;
+True when the collection failed and the morning wants another attempt."""
 
 
 class Clock:
@@ -83,6 +93,14 @@ def last_scheduled(now: datetime, send_at: str, tz: ZoneInfo) -> datetime:
     return candidate.astimezone(UTC)
 
 
+def send_deadline(when: datetime, settings: Settings) -> datetime:
+    """DIGEST_SEND_DEADLINE on the day of `when` in DIGEST_TIMEZONE (aware UTC)."""
+    tz = ZoneInfo(settings.timezone)
+    hour, minute = (int(part) for part in settings.send_deadline.split(":")[:2])
+    local = when.astimezone(tz)
+    return datetime.combine(local.date(), _dt.time(hour, minute), tz).astimezone(UTC)
+
+
 class Scheduler:
     """Runs `send` on the daily and hourly marks until stopped."""
 
@@ -102,6 +120,8 @@ class Scheduler:
         self.stop = threading.Event()
         self.tz = ZoneInfo(settings.timezone)
         self.jobs = schedule.Scheduler()
+        self.retry_at: datetime | None = None
+        self.retry_delay = RETRY_FIRST
 
     def run_forever(self) -> None:
         if self.clock.simulated:
@@ -119,8 +139,11 @@ class Scheduler:
         self.catch_up()
         while not self.stop.is_set():
             self.jobs.run_pending()
+            self._retry_if_due()
             self._beat()
             idle = self.jobs.idle_seconds or 0.0
+            if self.retry_at is not None:
+                idle = min(idle, (self.retry_at - self.clock.now()).total_seconds())
             self.stop.wait(min(MAX_SLEEP, max(0.05, self.clock.real_seconds(idle))))
         log.info("scheduler stopped")
 
@@ -145,11 +168,34 @@ class Scheduler:
     def _fire(self, hourly: bool) -> None:
         if self.stop.is_set():
             return
+        now = self.clock.now()
         try:
-            self.send(self.clock.now(), hourly)
+            again = self.send(now, hourly)
         except Exception:
             # One bad morning must not end the process that sends all the others.
             log.exception("scheduled run failed; the next one is still scheduled")
+            again = False
+        if not hourly:
+            self._plan_retry(now, bool(again))
+
+    def _plan_retry(self, now: datetime, again: bool) -> None:
+        """After a daily attempt: another one with backoff, capped at the deadline, or none."""
+        deadline = send_deadline(now, self.settings)
+        if not again or now >= deadline:
+            self.retry_at, self.retry_delay = None, RETRY_FIRST
+            return
+        self.retry_at = min(now + self.retry_delay, deadline)
+        self.retry_delay = min(self.retry_delay * 2, RETRY_MAX)
+        log.warning(
+            "collection failed: trying the morning again at %s (until DIGEST_SEND_DEADLINE %s)",
+            self.retry_at.isoformat(),
+            self.settings.send_deadline,
+        )
+
+    def _retry_if_due(self) -> None:
+        if self.retry_at is not None and self.clock.now() >= self.retry_at:
+            self.retry_at = None
+            self._fire(hourly=False)
 
     def _beat(self) -> None:
         try:
