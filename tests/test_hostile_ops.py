@@ -7,12 +7,23 @@ SQLite file, `digest` run as a subprocess the way an operator runs it.
 from __future__ import annotations
 
 import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 from conftest import FeedServer, MailSink, digest_env, free_port, run_digest
 
 from digest.collect.probe import Problem, probe_feeds
 from digest.config import load_settings
+from digest.job import build_edition
+from digest.models import FeedReport
+from digest.store import Store
+from digest.outage import outage_reason
 
 RSS = (
     '<?xml version="1.0"?><rss version="2.0"><channel><title>{title}</title>'
@@ -108,7 +119,7 @@ def test_probe_says_what_a_feed_holds_or_why_it_cannot_be_read(
     found = probes[0]
     assert found.ok and found.title == "Harbour News" and found.entries == 2
     assert found.newest is not None and found.newest.isoformat() == "2026-03-19T05:00:00+00:00"
-    assert "'Harbour News', 2 entries, newest 2026-03-19 05:00 UTC" == found.describe()
+    assert found.describe() == "'Harbour News', 2 entries, newest 2026-03-19 05:00 UTC"
     kinds = [p.problem for p in probes[1:]]
     assert kinds == [
         Problem.not_found,
@@ -140,3 +151,348 @@ def test_import_error_lines_never_echo_raw_newlines_from_a_cell(tmp_path: Path) 
     bad = [line for line in lines if ": line " in line]
     assert len(bad) == 2, result.stderr
     assert "\\n" in bad[0] and "\\r\\n" in bad[1]
+
+
+# No silent empty mornings.
+
+NOW = "2026-03-19T07:00:00+00:00"
+DAY = "digest/2026-03-19"
+READERS = ["ann@example.com", "bob@example.org", "carol@example.net"]
+FRESH = ["Thu, 19 Mar 2026 05:00:00 GMT", "Thu, 19 Mar 2026 04:00:00 GMT"]
+
+
+def db_rows(tmp_path: Path, query: str) -> list[tuple]:
+    with sqlite3.connect(tmp_path / "digest.db") as conn:
+        return conn.execute(query).fetchall()
+
+
+def add_readers(env: dict[str, str], cwd: Path, readers: list[str] = READERS) -> None:
+    for address in readers:
+        added = run_digest(["subscribers", "add", address], env, cwd)
+        assert added.returncode == 0, added.stderr
+
+
+def recipients(sink: MailSink) -> Counter[str]:
+    return Counter(rcpt for rcpts, _ in sink.envelopes for rcpt in rcpts)
+
+
+def test_feeds_down_at_the_first_run_store_nothing_and_the_next_run_sends_everyone(
+    tmp_path: Path, feed_server: FeedServer, smtp_sink: MailSink
+) -> None:
+    urls = [feed_server.url("one.xml"), feed_server.url("two.xml")]
+    env = digest_env(tmp_path, DIGEST_FEEDS=",".join(urls), **smtp_sink.env())
+    add_readers(env, tmp_path)
+
+    down = run_digest(["run", "--now", NOW], env, tmp_path)
+
+    assert down.returncode == 6, down.stderr
+    assert "every feed failed (2 of 2)" in down.stderr and "Traceback" not in down.stderr
+    assert db_rows(tmp_path, "SELECT id FROM editions") == []
+    assert db_rows(tmp_path, "SELECT state FROM deliveries") == []
+    assert smtp_sink.envelopes == []
+    runs = run_digest(["runs"], env, tmp_path)
+    assert "failed" in runs.stdout and "every feed failed" in runs.stdout
+
+    write_rss(feed_server, "one.xml", "Harbour News", FRESH)
+    write_rss(feed_server, "two.xml", "River Post", FRESH)
+    back = run_digest(["run", "--now", NOW], env, tmp_path)
+
+    assert back.returncode == 0, back.stderr
+    assert recipients(smtp_sink) == dict.fromkeys(READERS, 1)
+    for message in smtp_sink.messages:
+        text = message.get_body(("plain",)).get_content()
+        assert "Harbour News story 0" in text and "River Post story 0" in text
+
+
+def test_a_quiet_day_stays_quiet(
+    tmp_path: Path, feed_server: FeedServer, smtp_sink: MailSink
+) -> None:
+    old = ["Mon, 16 Mar 2026 05:00:00 GMT"]
+    url = write_rss(feed_server, "quiet.xml", "Quiet Gazette", old)
+    env = digest_env(
+        tmp_path, DIGEST_FEEDS=url, DIGEST_ALERT_TO="ops@example.com", **smtp_sink.env()
+    )
+    add_readers(env, tmp_path, READERS[:1])
+
+    quiet = run_digest(["run", "--now", NOW], env, tmp_path)
+
+    assert quiet.returncode == 0, quiet.stderr
+    assert "empty today" in quiet.stderr
+    assert smtp_sink.envelopes == []  # DIGEST_QUIET_DAY=skip, and no alert
+
+
+def test_few_articles_with_failing_feeds_is_an_outage_but_not_without_failures() -> None:
+    ok = FeedReport(url="https://a.example/rss", ok=True, articles=3)
+    down = FeedReport(url="https://b.example/rss", ok=False, error="HTTP 503")
+    recent = [120, 130, 110]
+
+    assert outage_reason([ok, down], 3, recent, 0.25) is not None
+    assert outage_reason([ok, down], 60, recent, 0.25) is None
+    assert outage_reason([ok], 0, recent, 0.25) is None  # a quiet day
+    assert outage_reason([ok, down], 3, [], 0.25) is None  # no history to compare with
+    assert outage_reason([down], 0, [], 0.25) == "every feed failed (1 of 1)"
+
+
+def test_schedule_waits_out_a_feed_outage_and_sends_that_morning(
+    tmp_path: Path, feed_server: FeedServer, smtp_sink: MailSink
+) -> None:
+    url = feed_server.url("late.xml")
+    # One real second is one simulated minute: the send time comes after a second.
+    env = digest_env(
+        tmp_path,
+        DIGEST_FEEDS=url,
+        DIGEST_SEND_AT="06:30",
+        DIGEST_SEND_DEADLINE="08:00",
+        DIGEST_TIMEZONE="UTC",
+        DIGEST_CLOCK_START="2026-03-19T06:29:00+00:00",
+        DIGEST_CLOCK_SPEED="60",
+        **smtp_sink.env(),
+    )
+    add_readers(env, tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "digest", "schedule"],
+        env=env,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(21)  # the feed comes back 20 simulated minutes after the send time
+        write_rss(feed_server, "late.xml", "Late Courier", FRESH)
+        deadline = time.monotonic() + 60
+        while len(smtp_sink.envelopes) < len(READERS) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, log = process.communicate(timeout=30)
+
+    assert process.returncode == 0, log
+    assert recipients(smtp_sink) == dict.fromkeys(READERS, 1), log
+    assert all("19 Mar" in m["Subject"] for m in smtp_sink.messages)
+    assert "trying the morning again" in log
+    assert all(
+        "Late Courier story 0" in m.get_body(("plain",)).get_content() for m in smtp_sink.messages
+    )
+
+
+# The operator is told.
+
+
+def alerts_to(sink: MailSink, address: str) -> list:
+    return [m for m in sink.messages if m["To"].addresses[0].addr_spec == address]
+
+
+def test_alerts_one_for_a_failed_run_one_for_a_dead_feed_none_for_a_quiet_day(
+    tmp_path: Path, feed_server: FeedServer, smtp_sink: MailSink
+) -> None:
+    good = write_rss(feed_server, "good.xml", "Harbour News", FRESH)
+    flaky = feed_server.url("flaky.xml")
+    env = digest_env(
+        tmp_path,
+        DIGEST_FEEDS=f"{good},{flaky}",
+        DIGEST_FEED_DEAD_AFTER="2",
+        DIGEST_ALERT_TO="ops@example.com",
+        **smtp_sink.env(),
+    )
+    add_readers(env, tmp_path, READERS[:1])
+
+    # Two mornings with one feed down: the second makes it dead.
+    for now in ("2026-03-19T07:00:00+00:00", "2026-03-20T07:00:00+00:00"):
+        sent = run_digest(["run", "--now", now], env, tmp_path)
+        assert sent.returncode == 0, sent.stderr
+    dead = alerts_to(smtp_sink, "ops@example.com")
+    assert len(dead) == 1, [m["Subject"] for m in dead]
+    assert "dead" in dead[0]["Subject"] and flaky in dead[0].get_content()
+    assert "digest feeds list" in dead[0].get_content()
+    assert dead[0]["Auto-Submitted"] == "auto-generated"
+
+    # A quiet day: every feed answers, nothing new.
+    write_rss(feed_server, "good.xml", "Harbour News", ["Mon, 16 Mar 2026 05:00:00 GMT"])
+    write_rss(feed_server, "flaky.xml", "Flaky Wire", ["Mon, 16 Mar 2026 05:00:00 GMT"])
+    quiet = run_digest(["run", "--now", "2026-03-21T07:00:00+00:00"], env, tmp_path)
+    assert quiet.returncode == 0, quiet.stderr
+    assert len(alerts_to(smtp_sink, "ops@example.com")) == 1
+
+    # Every feed down, twice the same day: one alert for the failed runs.
+    (feed_server.root / "good.xml").unlink()
+    (feed_server.root / "flaky.xml").unlink()
+    for _ in range(2):
+        failed = run_digest(["run", "--now", "2026-03-22T07:00:00+00:00"], env, tmp_path)
+        assert failed.returncode == 6, failed.stderr
+    alerts = alerts_to(smtp_sink, "ops@example.com")
+    assert len(alerts) == 2, [m["Subject"] for m in alerts]
+    assert "failed" in alerts[1]["Subject"] and "every feed failed" in alerts[1]["Subject"]
+    assert "digest runs" in alerts[1].get_content()
+    assert "ann@example.com" not in alerts[1].get_content()
+
+
+# Feeds are checked when added; health counts real runs only.
+
+
+def test_feeds_add_refuses_what_cannot_be_read_unless_told_not_to_check(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    env = digest_env(tmp_path)
+    good = write_rss(feed_server, "good.xml", "Harbour News", FRESH)
+    bad = {
+        str(tmp_path / "missing.xml"): "not found",
+        feed_server.url("gone.xml"): "not found",
+        f"http://127.0.0.1:{free_port()}/rss": "refused",
+        "htp://example.com/rss": "bad scheme",
+    }
+
+    for url, reason in bad.items():
+        refused = run_digest(["feeds", "add", url], env, tmp_path)
+        assert refused.returncode != 0 and reason in refused.stderr, refused.stderr
+        assert "--no-check" in refused.stderr and "Traceback" not in refused.stderr
+    added = run_digest(["feeds", "add", good], env, tmp_path)
+    assert added.returncode == 0, added.stderr
+    assert "Harbour News" in added.stdout and "2 entries" in added.stdout
+    forced = run_digest(["feeds", "add", "--no-check", feed_server.url("gone.xml")], env, tmp_path)
+    assert forced.returncode == 0, forced.stderr
+
+    listed = run_digest(["feeds", "list"], env, tmp_path).stdout
+    assert good in listed and feed_server.url("gone.xml") in listed
+    assert str(tmp_path / "missing.xml") not in listed
+
+
+def test_opml_import_checks_each_feed(tmp_path: Path, feed_server: FeedServer) -> None:
+    good = write_rss(feed_server, "good.xml", "Harbour News", FRESH)
+    gone = feed_server.url("gone.xml")
+    opml = tmp_path / "feeds.opml"
+    opml.write_text(
+        '<?xml version="1.0"?><opml version="2.0"><head><title>t</title></head><body>'
+        f'<outline type="rss" text="Good" xmlUrl="{good}"/>'
+        f'<outline type="rss" text="Gone" xmlUrl="{gone}"/></body></opml>'
+    )
+    env = digest_env(tmp_path)
+
+    result = run_digest(["feeds", "import", str(opml)], env, tmp_path)
+
+    assert result.returncode != 0
+    assert gone in result.stderr and "not found" in result.stderr
+    listed = run_digest(["feeds", "list"], env, tmp_path).stdout
+    assert good in listed and gone not in listed
+    forced = run_digest(["feeds", "import", "--no-check", str(opml)], env, tmp_path)
+    assert forced.returncode == 0, forced.stderr
+    assert gone in run_digest(["feeds", "list"], env, tmp_path).stdout
+
+
+def test_twenty_failing_previews_leave_a_feeds_health_unchanged(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    down = feed_server.url("down.xml")
+    env = digest_env(tmp_path, DIGEST_FEED_DEAD_AFTER="2")
+    assert run_digest(["feeds", "add", "--no-check", down], env, tmp_path).returncode == 0
+    settings = load_settings(
+        _env_file=None, database_url=env["DIGEST_DATABASE_URL"], feed_dead_after=2
+    )
+
+    for _ in range(20):
+        edition = build_edition(
+            settings, Store(settings.database_url), now=datetime.fromisoformat(NOW)
+        )
+        assert not edition.feeds[0].ok and not edition.feeds[0].dead
+    for args in (["run", "--dry-run", "--now", NOW], ["feeds", "check"], ["check"]):
+        run_digest(args, env, tmp_path)
+
+    health = db_rows(tmp_path, "SELECT consecutive_failures FROM feeds")
+    assert health == [(0,)]
+    listed = run_digest(["feeds", "list"], env, tmp_path).stdout
+    assert "failing" not in listed and "dead" not in listed
+
+
+# One bad record never stops a run (issue 16, item 7).
+
+
+def test_a_subscriber_record_that_cannot_be_used_is_skipped_and_counted(
+    tmp_path: Path, feed_server: FeedServer, smtp_sink: MailSink
+) -> None:
+    url = write_rss(feed_server, "news.xml", "Harbour News", FRESH)
+    env = digest_env(tmp_path, DIGEST_FEEDS=url, **smtp_sink.env())
+    add_readers(env, tmp_path)
+    with sqlite3.connect(tmp_path / "digest.db") as conn:
+        conn.execute("UPDATE subscribers SET timezone = 'Mars/Base' WHERE email = ?", (READERS[1],))
+        conn.execute(
+            "UPDATE subscribers SET topics_include = '{not json' WHERE email = ?", (READERS[2],)
+        )
+
+    result = run_digest(["run", "--now", NOW], env, tmp_path)
+
+    assert "Traceback" not in result.stderr and "ZoneInfoNotFoundError" not in result.stderr
+    assert recipients(smtp_sink) == {READERS[0]: 1}
+    assert "Mars/Base" in result.stderr and "2 unusable" in result.stdout
+    runs = run_digest(["runs"], env, tmp_path).stdout
+    assert "2 unusable" in runs
+
+
+# Operator settings that crash (issue 16, item 12).
+
+
+def test_a_database_driver_that_is_not_installed_is_one_readable_line(tmp_path: Path) -> None:
+    env = digest_env(tmp_path, DIGEST_DATABASE_URL="mysql+pymysql://digest@127.0.0.1/digest")
+
+    result = run_digest(["subscribers", "list"], env, tmp_path)
+
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert "pymysql" in line and "DIGEST_DATABASE_URL" in line and "pip install" in line
+
+    env["DIGEST_DATABASE_URL"] = "postgresql+psycopg2://digest@127.0.0.1/digest"
+    postgres = run_digest(["subscribers", "list"], env, tmp_path)
+    if "psycopg2" in postgres.stderr:  # psycopg2 itself may be installed here
+        (line,) = postgres.stderr.strip().splitlines()
+        assert "digest[postgres]" in line and "postgresql+psycopg://" in line
+
+
+def test_a_sqlite_url_never_creates_directories_outside_the_working_tree_unannounced(
+    tmp_path: Path,
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    outside = tmp_path / "elsewhere" / "deep"
+    env = digest_env(tmp_path, DIGEST_DATABASE_URL=f"sqlite:///{outside / 'digest.db'}")
+
+    refused = run_digest(["subscribers", "list"], env, work)
+
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    assert str(outside) in refused.stderr and "mkdir" in refused.stderr
+    assert not (tmp_path / "elsewhere").exists()
+
+    env["DIGEST_DATABASE_URL"] = "sqlite:///data/digest.db"
+    inside = run_digest(["subscribers", "list"], env, work)
+    assert inside.returncode == 0, inside.stderr
+    assert (work / "data" / "digest.db").is_file()
+
+
+def test_a_run_killed_with_sigkill_shows_as_interrupted_once_its_lock_lapses(
+    tmp_path: Path, feed_server: FeedServer, slow_smtp_sink: MailSink
+) -> None:
+    url = write_rss(feed_server, "news.xml", "Harbour News", FRESH)
+    env = digest_env(
+        tmp_path, DIGEST_FEEDS=url, DIGEST_SEND_LOCK_TIMEOUT="2", **slow_smtp_sink.env()
+    )
+    csv_file = tmp_path / "many.csv"
+    csv_file.write_text("email\n" + "".join(f"r{n:03d}@example.com\n" for n in range(200)))
+    assert run_digest(["subscribers", "import", str(csv_file)], env, tmp_path).returncode == 0
+    run = subprocess.Popen(
+        [sys.executable, "-m", "digest", "run", "--now", NOW],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while len(slow_smtp_sink.envelopes) < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+
+    while_held = run_digest(["runs"], env, tmp_path).stdout
+    assert "running" in while_held
+    time.sleep(2.5)
+    lapsed = run_digest(["runs"], env, tmp_path).stdout
+    assert "interrupted" in lapsed and "running" not in lapsed
