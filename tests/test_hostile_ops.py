@@ -22,8 +22,8 @@ from digest.collect.probe import Problem, probe_feeds
 from digest.config import load_settings
 from digest.job import build_edition
 from digest.models import FeedReport
-from digest.store import Store
 from digest.outage import outage_reason
+from digest.store import Store
 
 RSS = (
     '<?xml version="1.0"?><rss version="2.0"><channel><title>{title}</title>'
