@@ -214,6 +214,12 @@ class Settings(BaseSettings):
             ) from None
         return value
 
+    @field_validator("database_url")
+    @classmethod
+    def _usable_database_url(cls, value: str) -> str:
+        database_url_problem(value, Path.cwd())
+        return value
+
     @field_validator(*_FORMATS)
     @classmethod
     def _formatted(cls, value: str, info: ValidationInfo) -> str:
@@ -332,6 +338,41 @@ class Settings(BaseSettings):
         return {"starttls": 587, "tls": 465, "none": 25}[self.smtp_security]
 
 
+def database_url_problem(url: str, cwd: Path) -> None:
+    """Raise ValueError when the database URL cannot work: a driver that is not installed,
+    or a SQLite file whose directory would have to be made outside the working tree."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        parsed = make_url(url)
+        dialect = parsed.get_dialect()
+    except (ArgumentError, NoSuchModuleError, ValueError):
+        raise ValueError(
+            "not a database URL digest can use, e.g. sqlite:///digest.db or "
+            "postgresql+psycopg://user@host/db"
+        ) from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        driver = exc.name or parsed.get_driver_name()
+        if parsed.get_backend_name() == "postgresql":
+            fix = "pip install 'digest[postgres]' and use postgresql+psycopg://user@host/db"
+        else:
+            fix = f"pip install {driver}, or use sqlite:///digest.db or PostgreSQL"
+        raise ValueError(f"the database driver {driver!r} is not installed; {fix}") from None
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    folder = (cwd / Path(parsed.database).expanduser()).parent.resolve()
+    home = cwd.resolve()
+    if not folder.exists() and home != folder and home not in folder.parents:
+        raise ValueError(
+            f"the directory {folder} does not exist and is outside the working directory, "
+            f"so it is not created silently; create it (mkdir -p {folder}) or use a path "
+            "inside the working directory, e.g. sqlite:///data/digest.db"
+        )
+
+
 def _parse_feed_list(value: str) -> list[str]:
     """Comma-separated URLs or paths, or the path of a file listing one a line."""
     value = value.strip()
@@ -384,9 +425,21 @@ def load_settings(**overrides: object) -> Settings:
         lines = []
         for err in exc.errors():
             field = str(err["loc"][0]) if err["loc"] else "?"
-            shown = "" if field in _SECRET_FIELDS else f" (got {err.get('input')!r})"
+            shown = "" if field in _SECRET_FIELDS else f" (got {_shown(field, err.get('input'))!r})"
             lines.append(f"{ENV_PREFIX + field.upper()}: {_sentence(field, err['msg'])}{shown}")
         raise ConfigError("\n".join(lines)) from None
+
+
+def _shown(field: str, value: object) -> object:
+    """A bad value as echoed back: a database URL without its password."""
+    if field != "database_url" or not isinstance(value, str):
+        return value
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(value).render_as_string(hide_password=True)
+    except Exception:  # not even a URL: nothing in it can be a password we recognise
+        return value.split("@")[-1]
 
 
 def _sentence(field: str, message: str) -> str:
