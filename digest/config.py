@@ -14,9 +14,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AwareDatetime,
     Field,
@@ -27,7 +25,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from digest.models import DigestError
+from digest import validate
+from digest.errors import ConfigError, InvalidField
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +92,6 @@ _EXAMPLES: dict[str, str] = {
     "clock_start": "2026-03-19T06:29:00+00:00",
     "topics": "Climate: climate, emissions; Elections: election, ballot",
 }
-
-
-class ConfigError(DigestError):
-    """One or more settings are wrong; the message has one line per problem."""
 
 
 class Settings(BaseSettings):
@@ -207,12 +202,9 @@ class Settings(BaseSettings):
     @classmethod
     def _known_timezone(cls, value: str) -> str:
         try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone {value!r}; use an IANA name such as 'Europe/Paris'"
-            ) from None
-        return value
+            return validate.time_zone(value)
+        except InvalidField as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("database_url")
     @classmethod
@@ -243,9 +235,9 @@ class Settings(BaseSettings):
     @classmethod
     def _valid_from_address(cls, value: str) -> str:
         try:
-            return validate_email(value.strip(), check_deliverability=False).normalized
-        except EmailNotValidError as exc:
-            raise ValueError(f"not an email address ({exc}), e.g. digest@example.com") from None
+            return validate.email_address(value)
+        except InvalidField as exc:
+            raise ValueError(f"{exc}, e.g. digest@example.com") from None
 
     @field_validator("alert_to")
     @classmethod
@@ -253,11 +245,9 @@ class Settings(BaseSettings):
         if not value.strip():
             return ""
         try:
-            return validate_email(value.strip(), check_deliverability=False).normalized
-        except EmailNotValidError as exc:
-            raise ValueError(
-                f"not an email address ({exc}), e.g. ops@example.com; leave it empty for none"
-            ) from None
+            return validate.email_address(value)
+        except InvalidField as exc:
+            raise ValueError(f"{exc}, e.g. ops@example.com; leave it empty for none") from None
 
     @field_validator("secret_key")
     @classmethod

@@ -6,7 +6,7 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
-from conftest import SAMPLE_FEEDS, FeedServer, MailSink, digest_env, free_port, run_digest
+from support import SAMPLE_FEEDS, FeedServer, MailSink, digest_env, free_port, run_digest
 
 
 def test_check_reports_every_part_ok_and_sends_nothing(

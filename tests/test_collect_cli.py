@@ -6,8 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
-from conftest import FeedServer, digest_env, run_digest
 from lxml import etree
+from support import FeedServer, digest_env, run_digest
 
 FEEDS = Path(__file__).resolve().parent / "feeds"
 NOW = "2026-03-19T07:00:00+00:00"

@@ -6,7 +6,7 @@ import re
 import shutil
 from pathlib import Path
 
-from conftest import REPO, digest_env, run_digest
+from support import REPO, digest_env, run_digest
 
 from digest.config import Settings
 

@@ -14,7 +14,6 @@ import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -23,14 +22,15 @@ from pathlib import Path
 import dkim
 import pytest
 import sqlalchemy as sa
-from conftest import SAMPLE_NOW, digest_env, run_digest
 from pydantic import SecretStr
-from smtp_faults import FaultySink, serving
+from support import SAMPLE_NOW, MailSink, digest_env, run_digest, serving, spawn
 
 from digest.config import load_settings
+from digest.db import Database
+from digest.db.schema import subscribers
 from digest.deliver import Composer, build_message
 from digest.deliver.message import STANDIN_EMAIL, STANDIN_NAME
-from digest.job import send_edition
+from digest.deliver.run import send_edition
 from digest.models import (
     Article,
     DigestError,
@@ -40,7 +40,6 @@ from digest.models import (
     Subscriber,
     Theme,
 )
-from digest.store import Store, subscribers
 from digest.tokens import make_token, read_token
 
 SECRET = "test-secret-key-not-for-production"
@@ -89,7 +88,7 @@ def make_edition(day: str = "2026-03-19") -> Edition:
     )
 
 
-def settings_for(tmp_path: Path, sink: FaultySink, **overrides):
+def settings_for(tmp_path: Path, sink: MailSink, **overrides):
     values = {
         "database_url": f"sqlite:///{tmp_path / 'digest.db'}",
         "smtp_host": sink.host,
@@ -107,7 +106,7 @@ def settings_for(tmp_path: Path, sink: FaultySink, **overrides):
     return load_settings(**values)
 
 
-def add_subscribers(store: Store, emails: list[str], **columns) -> None:
+def add_subscribers(store: Database, emails: list[str], **columns) -> None:
     """Insert many subscribers in one statement (the CLI adds one at a time)."""
     stamp = datetime.now(UTC)
     with store.engine.begin() as conn:
@@ -143,7 +142,7 @@ def test_faults_on_a_schedule_still_give_each_deliverable_address_exactly_one_me
         drop_after=8,
     ) as sink:
         settings = settings_for(tmp_path, sink, smtp_timeout=0.5, send_messages_per_connection=20)
-        store = Store(settings.database_url)
+        store = Database(settings.database_url)
         add_subscribers(store, addresses)
 
         report = send_edition(make_edition(), settings, store)
@@ -164,9 +163,9 @@ def test_faults_on_a_schedule_still_give_each_deliverable_address_exactly_one_me
     assert (report.sent, report.failed, report.undelivered) == (58, 2, 2)
     assert report.retried >= 4 + 3  # four scheduled faults, three drops at least
     assert report.status == "partial"
-    stored = store.run_reports("digest/2026-03-19")
-    assert stored[-1]["status"] == "partial"
-    assert stored[-1]["report"]["sent"] == 58 and stored[-1]["report"]["retried"] == report.retried
+    stored = store.ledger.runs_of("digest/2026-03-19")
+    assert stored[-1].status == "partial"
+    assert stored[-1].report["sent"] == 58 and stored[-1].report["retried"] == report.retried
 
 
 def test_temporary_failures_end_deferred_and_a_rerun_sends_only_what_is_missing(
@@ -175,7 +174,7 @@ def test_temporary_failures_end_deferred_and_a_rerun_sends_only_what_is_missing(
     addresses = ["ann@example.com", "bob@example.com", "cat@example.com"]
     with serving(defer={"bob@example.com"}) as sink:
         settings = settings_for(tmp_path, sink, send_attempts=3)
-        store = Store(settings.database_url)
+        store = Database(settings.database_url)
         add_subscribers(store, addresses)
         first = send_edition(make_edition(), settings, store)
         assert sink.per_recipient() == {"ann@example.com": 1, "cat@example.com": 1}
@@ -196,14 +195,14 @@ def test_temporary_failures_end_deferred_and_a_rerun_sends_only_what_is_missing(
         (recorded,) = conn.execute(
             "SELECT message_id FROM deliveries WHERE email = 'bob@example.com'"
         ).fetchone()
-    (bob,) = [m for m in sink.parsed() if m["To"].addresses[0].username == "bob"]
+    (bob,) = [m for m in sink.messages if m["To"].addresses[0].username == "bob"]
     assert bob["Message-ID"] == recorded
 
 
 def test_an_address_refused_in_consecutive_editions_is_marked_bounced(tmp_path: Path) -> None:
     with serving(refuse={"gone@example.com", "flaky@example.com"}) as sink:
         settings = settings_for(tmp_path, sink, bounce_threshold=2)
-        store = Store(settings.database_url)
+        store = Database(settings.database_url)
         add_subscribers(store, ["gone@example.com", "flaky@example.com", "ann@example.com"])
 
         first = send_edition(make_edition("2026-03-18"), settings, store)
@@ -213,8 +212,8 @@ def test_an_address_refused_in_consecutive_editions_is_marked_bounced(tmp_path: 
 
     assert (first.bounced, second.bounced, third.bounced) == (0, 1, 0)
     gone, flaky = (
-        store.get_subscriber("gone@example.com"),
-        store.get_subscriber("flaky@example.com"),
+        store.subscribers.get("gone@example.com"),
+        store.subscribers.get("flaky@example.com"),
     )
     assert gone is not None and gone.status.value == "bounced"
     assert flaky is not None and flaky.status.value == "active"
@@ -238,12 +237,12 @@ def test_received_messages_carry_every_bulk_sender_header_and_no_injected_ones(
             list_unsubscribe_mailto="leave@digest.example.org",
             feedback_id="daily:digest:example-org",
         )
-        store = Store(settings.database_url)
-        store.add_subscriber(Subscriber(email="ann@example.com", name="Ann Ö'Neil"))
-        store.add_subscriber(
+        store = Database(settings.database_url)
+        store.subscribers.add(Subscriber(email="ann@example.com", name="Ann Ö'Neil"))
+        store.subscribers.add(
             Subscriber(email="eve@example.com", name="Eve\r\nBcc: victim@example.net\r\n")
         )
-        store.add_subscriber(Subscriber(email="tom@example.com", format=MailFormat.text))
+        store.subscribers.add(Subscriber(email="tom@example.com", format=MailFormat.text))
         report = send_edition(make_edition(), settings, store)
 
     assert report.sent == 3
@@ -298,8 +297,8 @@ def test_a_dkim_signed_message_verifies_and_covers_the_unsubscribe_headers(
     key, public = _rsa_key(tmp_path)
     with serving() as sink:
         settings = settings_for(tmp_path, sink, dkim_key_file=key, dkim_selector="mail2026")
-        store = Store(settings.database_url)
-        store.add_subscriber(Subscriber(email="ann@example.com", name="Ann"))
+        store = Database(settings.database_url)
+        store.subscribers.add(Subscriber(email="ann@example.com", name="Ann"))
         send_edition(make_edition(), settings, store)
 
     ((_, raw),) = sink.envelopes
@@ -381,7 +380,7 @@ def test_the_pool_reconnects_after_the_messages_per_connection_setting(tmp_path:
         settings = settings_for(
             tmp_path, sink, send_connections=2, send_messages_per_connection=5, send_rate=100
         )
-        store = Store(settings.database_url)
+        store = Database(settings.database_url)
         add_subscribers(store, [f"r{i}@example.com" for i in range(30)])
         began = time.perf_counter()
         report = send_edition(make_edition(), settings, store)
@@ -436,7 +435,7 @@ def test_a_concurrent_run_is_refused_and_a_dead_runs_lock_expires(tmp_path: Path
             **sink.env(),
         )
         run_digest(["subscribers", "add", "ann@example.com"], env, tmp_path)
-        store = Store(env["DIGEST_DATABASE_URL"])
+        store = Database(env["DIGEST_DATABASE_URL"])
         held_until = datetime.now(UTC) + timedelta(minutes=5)
         with store.engine.begin() as conn:
             conn.execute(
@@ -478,15 +477,9 @@ def test_a_run_killed_part_way_then_run_again_leaves_everyone_one_message(
             DIGEST_SEND_CONNECTIONS=str(connections),
             DIGEST_SEND_LOCK_TIMEOUT=str(lock_seconds),
         )
-        store = Store(env["DIGEST_DATABASE_URL"])
+        store = Database(env["DIGEST_DATABASE_URL"])
         add_subscribers(store, addresses)
-        run = subprocess.Popen(
-            [sys.executable, "-m", "digest", "run", "--now", SAMPLE_NOW],
-            env=env,
-            cwd=tmp_path,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        run = spawn(["run", "--now", SAMPLE_NOW], env, tmp_path, output=False)
         deadline = time.monotonic() + 60
         while len(sink.envelopes) < 700 and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -515,9 +508,9 @@ def test_a_run_killed_part_way_then_run_again_leaves_everyone_one_message(
     assert max(copies.values()) <= 2 and len(twice) <= connections, twice
     states = delivery_states(tmp_path / "digest.db", "digest/2026-03-19")
     assert Counter(state for state, _, _ in states.values()) == {"sent": 2000}
-    runs = Store(env["DIGEST_DATABASE_URL"]).run_reports("digest/2026-03-19")
-    assert [r["status"] for r in runs] == ["running", "done"]
-    assert runs[-1]["report"]["skipped"] + runs[-1]["report"]["sent"] == 2000
+    runs = Database(env["DIGEST_DATABASE_URL"]).ledger.runs_of("digest/2026-03-19")
+    assert [r.status for r in runs] == ["running", "done"]
+    assert runs[-1].report["skipped"] + runs[-1].report["sent"] == 2000
 
 
 def test_previews_show_the_real_message_without_a_secret_key(tmp_path: Path) -> None:
@@ -549,11 +542,11 @@ def test_templates_showing_or_transforming_the_readers_name_get_each_name_right(
     ):
         with serving() as sink:
             settings = settings_for(tmp_path / directory.name, sink, templates_dir=directory)
-            store = Store(settings.database_url)
+            store = Database(settings.database_url)
             for email_, name in people.items():
-                store.add_subscriber(Subscriber(email=email_, name=name, format=MailFormat.text))
+                store.subscribers.add(Subscriber(email=email_, name=name, format=MailFormat.text))
             send_edition(make_edition(), settings, store)
-        for message in sink.parsed():
+        for message in sink.messages:
             address = message["To"].addresses[0].addr_spec
             name = people[address]
             first_line = message.get_content().splitlines()[0]
@@ -617,7 +610,7 @@ def test_starttls_and_implicit_tls_with_login(
             send_connections=2,
             send_messages_per_connection=3,
         )
-        store = Store(settings.database_url)
+        store = Database(settings.database_url)
         add_subscribers(store, [f"r{i}@example.com" for i in range(8)])
         report = send_edition(make_edition(), settings, store)
 
@@ -637,7 +630,7 @@ def test_an_unsolicited_421_after_a_250_is_not_taken_for_the_next_reply(tmp_path
     addresses = [f"r{i:02d}@example.com" for i in range(30)]
     with serving(goodbye_after=4) as sink:
         settings = settings_for(tmp_path, sink, send_connections=2)
-        store = Store(settings.database_url)
+        store = Database(settings.database_url)
         add_subscribers(store, addresses)
         report = send_edition(make_edition(), settings, store)
 
@@ -649,8 +642,8 @@ def test_an_unsolicited_421_after_a_250_is_not_taken_for_the_next_reply(tmp_path
 def test_an_internationalised_address_is_sent_with_smtputf8(tmp_path: Path) -> None:
     with serving() as sink:
         settings = settings_for(tmp_path, sink)
-        store = Store(settings.database_url)
-        josé = store.add_subscriber(Subscriber(email="josé@exämple.com", name="José"))
+        store = Database(settings.database_url)
+        josé = store.subscribers.add(Subscriber(email="josé@exämple.com", name="José"))
         report = send_edition(make_edition(), settings, store)
 
     assert report.sent == 1
@@ -666,13 +659,13 @@ def test_a_refused_sender_stops_the_run_without_failing_anyone(tmp_path: Path) -
     addresses = [f"r{i}@example.com" for i in range(10)]
     with serving(refuse_sender=True) as sink:
         settings = settings_for(tmp_path, sink)
-        store = Store(settings.database_url)
+        store = Database(settings.database_url)
         add_subscribers(store, addresses)
         with pytest.raises(DigestError, match=r"refuses the sender 'news@digest\.example\.org'"):
             send_edition(make_edition(), settings, store)
         assert sink.envelopes == []
-        assert store.delivery_states("digest/2026-03-19").get("failed", 0) == 0
-        assert store.run_reports("digest/2026-03-19")[-1]["status"] == "error"
+        assert store.ledger.states("digest/2026-03-19").get("failed", 0) == 0
+        assert store.ledger.runs_of("digest/2026-03-19")[-1].status == "error"
 
         sink.refuse_sender = False  # the operator fixed the relay: the next run sends all
         report = send_edition(make_edition(), settings, store)

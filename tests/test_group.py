@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE_FEEDS, SAMPLE_NOW, FeedServer, digest_env, run_digest
+from support import SAMPLE_FEEDS, SAMPLE_NOW, FeedServer, digest_env, run_digest
 
 from digest.config import ConfigError, load_settings
 from digest.group import OTHER_NEWS, GroupOptions, Topic, group

@@ -6,7 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
-from conftest import (
+from support import (
     SAMPLE_FEEDS,
     SAMPLE_NOW,
     FeedServer,

@@ -8,7 +8,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from bs4 import BeautifulSoup
-from conftest import SAMPLE_FEEDS, SAMPLE_NOW, FeedServer, MailSink, digest_env, run_digest
+from support import SAMPLE_FEEDS, SAMPLE_NOW, FeedServer, MailSink, digest_env, run_digest, spawn
 from test_render import sample, settings
 
 from digest.models import MailFormat, Subscriber
@@ -169,15 +168,7 @@ def test_previewed_message_scores_under_one_with_spamassassin(
 def preview_server(tmp_path: Path, feed_server: FeedServer) -> Iterator[tuple[str, dict]]:
     """`digest preview --serve` running as a subprocess; yields its URL and environment."""
     env = digest_env(tmp_path, DIGEST_FEEDS=_feeds(feed_server))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "digest", "preview", "--now", SAMPLE_NOW, "--serve"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-    )
+    process = spawn(["preview", "--now", SAMPLE_NOW, "--serve"], env, tmp_path)
     try:
         deadline = time.monotonic() + 60
         url = None

@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE_FEEDS, SAMPLE_NOW, FeedServer, MailSink, digest_env, run_digest
+from support import SAMPLE_FEEDS, SAMPLE_NOW, FeedServer, MailSink, digest_env, run_digest
 
+from digest.db import Database
 from digest.models import Article, DigestError, Edition, Subscriber, SubscriberStatus, Theme
 from digest.personalise import personalise
-from digest.store import Store
 from digest.subscribers import EXPORT_COLUMNS, import_csv, read_csv, write_csv
 
 HEADER = [
@@ -141,12 +141,12 @@ def test_export_then_import_is_lossless_and_reimport_never_duplicates(tmp_path: 
     assert _exported(first, tmp_path) == _exported(second, tmp_path)
 
 
-def test_reimport_updates_only_the_named_columns_and_keeps_unsubscribed(tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path / 'digest.db'}")
+def test_reimport_updates_only_the_named_columns_and_keeps_unsubscribed(db: Database) -> None:
+    store = db.subscribers
     initial = "email,name,timezone,topics_include\nann@example.com,Ann,Europe/Paris,rail;storm\n"
     import_csv(store, io.StringIO(initial + "bob@example.com,Bob,UTC,\n"))
-    store.set_subscriber_status("bob@example.com", SubscriberStatus.unsubscribed)
-    before = store.get_subscriber("ann@example.com")
+    store.set_status("bob@example.com", SubscriberStatus.unsubscribed)
+    before = store.get("ann@example.com")
 
     plan, counts = import_csv(
         store,
@@ -158,16 +158,15 @@ def test_reimport_updates_only_the_named_columns_and_keeps_unsubscribed(tmp_path
     assert not plan.bad
     assert counts is not None and (counts.added, counts.updated, counts.unchanged) == (0, 1, 1)
     assert counts.kept_unsubscribed == 1
-    ann = store.get_subscriber("ann@example.com")
+    ann = store.get("ann@example.com")
     assert ann is not None and before is not None
     assert ann.name == "Ann B" and ann.timezone == "Europe/Paris"
     assert ann.topics_include == ["rail", "storm"]
     assert ann.created_at == before.created_at and ann.updated_at > before.updated_at
-    assert store.get_subscriber("bob@example.com").status is SubscriberStatus.unsubscribed
+    assert store.get("bob@example.com").status is SubscriberStatus.unsubscribed
 
     import_csv(store, io.StringIO("email,status\nbob@example.com,active\n"), resubscribe=True)
-    assert store.get_subscriber("bob@example.com").status is SubscriberStatus.active
-    store.close()
+    assert store.get("bob@example.com").status is SubscriberStatus.active
 
 
 @pytest.mark.parametrize(
