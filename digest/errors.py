@@ -5,6 +5,7 @@
      ├── ConfigError       a DIGEST_* setting is wrong; one line per problem (exit 2)
      ├── InvalidField      one subscriber field's value is wrong (CLI, CSV import, web form)
      ├── LockHeld          another run holds the lock: it is sending this edition (exit 5)
+     ├── CollectionFailed  the feeds are down: nothing stored or sent, a rerun collects (exit 6)
      ├── TemplateError     a template could not be loaded or rendered; names the file and line
      ├── BadToken          a signed link was forged, altered or truncated
      ├── SMTPUnavailable   the SMTP server could not be reached or refused the login
@@ -36,6 +37,16 @@ class InvalidField(DigestError):
 
 class LockHeld(DigestError):
     """Another run holds the lock (for example, is sending the same edition)."""
+
+
+class CollectionFailed(DigestError):
+    """The morning's collection failed wholesale (see digest.outage): nothing was stored
+    or sent. `missed` when DIGEST_SEND_DEADLINE has passed with nothing to send."""
+
+    def __init__(self, message: str, reason: str, *, missed: bool = False) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.missed = missed
 
 
 class TemplateError(DigestError):

@@ -36,7 +36,6 @@ from digest.models import Subscriber
 
 if TYPE_CHECKING:  # `digest health` reads only the heartbeat: keep its start-up light
     from digest.db import Database
-    from digest.deliver.run import RunReport
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +49,10 @@ HEARTBEAT_MAX_AGE = timedelta(seconds=MAX_SLEEP * 4)
 RETRY_FIRST = timedelta(minutes=2)
 RETRY_MAX = timedelta(minutes=15)
 
-SendFunc = Callable[[datetime, bool], bool | None]
-"""send(now, hourly): build or reuse the edition for `now` and send what is due;
-True when the collection failed and the morning wants another attempt."""
+SendFunc = Callable[[datetime, bool, bool], bool]
+"""send(now, hourly, retry): build or reuse the edition for `now` and send what is due
+(`retry`: a further attempt at a morning whose collection failed); True when the
+collection failed and the morning wants another attempt."""
 
 
 class Clock:
@@ -98,14 +98,6 @@ def last_scheduled(now: datetime, send_at: str, tz: ZoneInfo) -> datetime:
     if candidate > local:
         candidate = datetime.combine(local.date() - timedelta(days=1), _dt.time(hour, minute), tz)
     return candidate.astimezone(UTC)
-
-
-def send_deadline(when: datetime, settings: Settings) -> datetime:
-    """DIGEST_SEND_DEADLINE on the day of `when` in DIGEST_TIMEZONE (aware UTC)."""
-    tz = ZoneInfo(settings.timezone)
-    hour, minute = (int(part) for part in settings.send_deadline.split(":")[:2])
-    local = when.astimezone(tz)
-    return datetime.combine(local.date(), _dt.time(hour, minute), tz).astimezone(UTC)
 
 
 class Scheduler:
@@ -172,21 +164,23 @@ class Scheduler:
                 self.settings.catch_up_hours,
             )
 
-    def _fire(self, hourly: bool) -> None:
+    def _fire(self, hourly: bool, retry: bool = False) -> None:
         if self.stop.is_set():
             return
         now = self.clock.now()
         try:
-            again = self.send(now, hourly)
+            again = self.send(now, hourly, retry)
         except Exception:
             # One bad morning must not end the process that sends all the others.
             log.exception("scheduled run failed; the next one is still scheduled")
             again = False
         if not hourly:
-            self._plan_retry(now, bool(again))
+            self._plan_retry(now, again)
 
     def _plan_retry(self, now: datetime, again: bool) -> None:
         """After a daily attempt: another one with backoff, capped at the deadline, or none."""
+        from digest.job import send_deadline
+
         deadline = send_deadline(now, self.settings)
         if not again or now >= deadline:
             self.retry_at, self.retry_delay = None, RETRY_FIRST
@@ -202,7 +196,7 @@ class Scheduler:
     def _retry_if_due(self) -> None:
         if self.retry_at is not None and self.clock.now() >= self.retry_at:
             self.retry_at = None
-            self._fire(hourly=False)
+            self._fire(hourly=False, retry=True)
 
     def _beat(self) -> None:
         try:
@@ -229,7 +223,9 @@ def for_database(settings: Settings, db: Database) -> Scheduler:
 
     scheduler = Scheduler(
         settings,
-        send=lambda now, hourly: send_due(settings, db, now, hourly=hourly, stop=scheduler.stop),
+        send=lambda now, hourly, retry: send_due(
+            settings, db, now, hourly=hourly, retry=retry, stop=scheduler.stop
+        ),
         is_done=lambda when: edition_sent(settings, db, when),
         clock=Clock(settings.clock_start, settings.clock_speed),
     )
@@ -237,23 +233,37 @@ def for_database(settings: Settings, db: Database) -> Scheduler:
 
 
 def send_due(
-    settings: Settings, db: Database, now: datetime, *, hourly: bool, stop: threading.Event
-) -> RunReport | None:
+    settings: Settings,
+    db: Database,
+    now: datetime,
+    *,
+    hourly: bool,
+    stop: threading.Event,
+    retry: bool = False,
+) -> bool:
     """One scheduled send of the edition for `now`, to whoever is due and does not have it.
 
     At DIGEST_SEND_AT: subscribers without a delivery hour of their own. Hourly:
-    those whose own hour has come in their time zone. None when nobody is waiting,
-    so idle hours neither build an edition nor record a run.
+    those whose own hour has come in their time zone. Nobody waiting: idle hours
+    neither build an edition nor record a run. Returns True when the feeds were
+    down and the morning should be tried again (until DIGEST_SEND_DEADLINE).
     """
+    from digest.errors import CollectionFailed
     from digest.job import EditionDay, run_edition
 
     due = _own_hour_reached(now) if hourly else _no_own_hour
-    if not db.ledger.undelivered_count(EditionDay.of(settings, now).id, due):
-        return None
-    report = run_edition(settings, db, now=now, due=due, stop=stop)
+    day = EditionDay.of(settings, now)
+    if not db.ledger.undelivered_count(day.id, due):
+        return False
+    try:
+        report = run_edition(settings, db, now=now, due=due, stop=stop, retry=retry)
+    except CollectionFailed as exc:
+        with edition_context(day.id):
+            log.warning("%s", exc)
+        return not exc.missed
     with edition_context(report.edition_id):
         log.info("%s", report.summary())
-    return report
+    return False
 
 
 def edition_sent(settings: Settings, db: Database, when: datetime) -> bool:

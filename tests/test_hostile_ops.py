@@ -20,10 +20,10 @@ from conftest import FeedServer, MailSink, digest_env, free_port, run_digest
 
 from digest.collect.probe import Problem, probe_feeds
 from digest.config import load_settings
-from digest.job import build_edition
+from digest.db import Database
+from digest.job import preview_edition
 from digest.models import FeedReport
 from digest.outage import outage_reason
-from digest.store import Store
 
 RSS = (
     '<?xml version="1.0"?><rss version="2.0"><channel><title>{title}</title>'
@@ -391,8 +391,8 @@ def test_twenty_failing_previews_leave_a_feeds_health_unchanged(
     )
 
     for _ in range(20):
-        edition = build_edition(
-            settings, Store(settings.database_url), now=datetime.fromisoformat(NOW)
+        edition = preview_edition(
+            settings, Database(settings.database_url), now=datetime.fromisoformat(NOW)
         )
         assert not edition.feeds[0].ok and not edition.feeds[0].dead
     for args in (["run", "--dry-run", "--now", NOW], ["feeds", "check"], ["check"]):

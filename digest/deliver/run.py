@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 
 from digest.config import Settings
 from digest.db import Database
-from digest.db.ledger import Outcome, OutcomeWriter
+from digest.db.ledger import Outcome, OutcomeWriter, send_lock
 from digest.deliver.message import Composer, needs_smtputf8, new_message_id
 from digest.deliver.sender import Outgoing, Sender, Verdict
 from digest.deliver.views import Views
@@ -59,7 +59,9 @@ class RunReport:
     skipped: int = 0  # already delivered, or refused for good, in an earlier run
     bounced: int = 0  # marked bounced in this run
     undelivered: int = 0  # active subscribers still without the edition
+    unusable: int = 0  # records that cannot be used (e.g. an unknown time zone): skipped
     elapsed: float = 0.0
+    run_id: int = 0  # its row in the runs table
 
     @property
     def rate(self) -> float:
@@ -82,15 +84,11 @@ class RunReport:
                 if self.status is RunStatus.nothing
                 else f"{self.undelivered} of {self.subscribers} active subscribers without it"
             )
+            + (f"; {self.unusable} unusable records skipped" if self.unusable else "")
         )
 
     def as_dict(self) -> dict:
         return {**asdict(self), "rate": round(self.rate, 1), "status": self.status.value}
-
-
-def send_lock(edition_id: str, shard: Shard | None = None) -> str:
-    """The name of the lock a run of this edition (and shard) holds while sending."""
-    return f"send {edition_id}" + (f" shard {shard}" if shard else "")
 
 
 def lock_owner() -> str:
@@ -216,7 +214,9 @@ async def _send_edition(
         ledger.acquire_lock(lock, owner, settings.send_lock_timeout)
     except LockHeld as exc:
         raise LockHeld(f"edition {edition.id} is already being sent: {exc}") from None
-    run_id = ledger.start_run(edition.id, str(audience.shard) if audience.shard else None)
+    run_id = report.run_id = ledger.start_run(
+        edition.id, str(audience.shard) if audience.shard else None
+    )
     status = RunStatus.error
     try:
         report.subscribers = db.subscribers.count(SubscriberStatus.active, audience.where)
