@@ -238,6 +238,8 @@ async def _send_edition(
             )
         ledger.reset_bounces(edition.id)
         report.undelivered = ledger.undelivered_count(edition.id, audience.where)
+        if audience.where is None:  # counted in SQL, unusable records included
+            report.undelivered = max(0, report.undelivered - report.unusable)
         status = report.status
     finally:
         report.elapsed = time.perf_counter() - began
@@ -256,8 +258,15 @@ async def _submit_all(
     audience: _Audience,
 ) -> None:
     """Stream the audience in batches; record intent per batch, then queue each."""
+
+    def unusable(record_id: int, email: str, why: str) -> None:
+        if audience.shard is None or email in audience.shard:
+            recorder.report.unusable += 1
+            log.warning("skipping a subscriber: %s", why)
+
     batch: list[Subscriber] = []
-    for subscriber in db.subscribers.iter(SubscriberStatus.active, batch=SEND_BATCH):
+    active = db.subscribers.iter(SubscriberStatus.active, batch=SEND_BATCH, unusable=unusable)
+    for subscriber in active:
         if not audience.wants(subscriber):
             continue
         batch.append(subscriber)
