@@ -23,7 +23,7 @@ import dkim
 import pytest
 import sqlalchemy as sa
 from pydantic import SecretStr
-from support import SAMPLE_NOW, MailSink, digest_env, run_digest, serving, spawn
+from support import SAMPLE_NOW, MailSink, digest_env, invoke, serving, spawn
 
 from digest.config import load_settings
 from digest.db import Database
@@ -323,16 +323,14 @@ def test_a_bad_dkim_key_is_a_clear_error_without_the_key(tmp_path: Path) -> None
     env = digest_env(
         tmp_path, DIGEST_DKIM_KEY_FILE=str(key), DIGEST_DKIM_SELECTOR="s1", DIGEST_SMTP_PORT="1"
     )
-    run_digest(["subscribers", "add", "ann@example.com"], env, tmp_path)
+    invoke(["subscribers", "add", "ann@example.com"], env, tmp_path)
 
-    result = run_digest(["run", "--now", SAMPLE_NOW], env, tmp_path)
+    result = invoke(["run", "--now", SAMPLE_NOW], env, tmp_path)
 
     assert result.returncode == 1
     assert "DIGEST_DKIM_KEY_FILE" in result.stderr and "Traceback" not in result.stderr
     assert "c2VjcmV0" not in result.stderr + result.stdout
-    missing = run_digest(
-        ["run", "--now", SAMPLE_NOW], {**env, "DIGEST_DKIM_SELECTOR": ""}, tmp_path
-    )
+    missing = invoke(["run", "--now", SAMPLE_NOW], {**env, "DIGEST_DKIM_SELECTOR": ""}, tmp_path)
     assert missing.returncode == 2 and "DIGEST_DKIM_SELECTOR" in missing.stderr
 
 
@@ -397,20 +395,20 @@ def test_exit_statuses_nothing_to_send_partial_and_done(tmp_path: Path) -> None:
             tmp_path,
             **sink.env(),
         )
-        nothing = run_digest(["run", "--now", SAMPLE_NOW], env, tmp_path)
+        nothing = invoke(["run", "--now", SAMPLE_NOW], env, tmp_path)
         assert nothing.returncode == 4, nothing.stderr
         assert "nothing to send" in nothing.stdout
 
         for address in ("ann@example.com", "gone@example.com"):
-            run_digest(["subscribers", "add", address], env, tmp_path)
-        partial = run_digest(["run", "--now", SAMPLE_NOW], env, tmp_path)
+            invoke(["subscribers", "add", address], env, tmp_path)
+        partial = invoke(["run", "--now", SAMPLE_NOW], env, tmp_path)
         assert partial.returncode == 3, partial.stderr
         assert "sent 1," in partial.stdout and "failed 1," in partial.stdout
         assert "email=gone@example.com state=failed" in partial.stderr
         assert "Traceback" not in partial.stderr
 
-        run_digest(["subscribers", "remove", "gone@example.com"], env, tmp_path)
-        done = run_digest(["run", "--now", SAMPLE_NOW], env, tmp_path)
+        invoke(["subscribers", "remove", "gone@example.com"], env, tmp_path)
+        done = invoke(["run", "--now", SAMPLE_NOW], env, tmp_path)
         assert done.returncode == 0, done.stderr
         assert "sent 0," in done.stdout and "skipped 1," in done.stdout
 
@@ -419,13 +417,13 @@ def test_exit_statuses_nothing_to_send_partial_and_done(tmp_path: Path) -> None:
 
 def test_sending_needs_the_secret_key_and_says_so(tmp_path: Path) -> None:
     env = {**digest_env(tmp_path), "DIGEST_SECRET_KEY": ""}
-    run_digest(["subscribers", "add", "ann@example.com"], env, tmp_path)
+    invoke(["subscribers", "add", "ann@example.com"], env, tmp_path)
 
-    result = run_digest(["run", "--now", SAMPLE_NOW], env, tmp_path)
+    result = invoke(["run", "--now", SAMPLE_NOW], env, tmp_path)
 
     assert result.returncode == 2
     assert "DIGEST_SECRET_KEY" in result.stderr and "Traceback" not in result.stderr
-    assert run_digest(["run", "--dry-run", "--now", SAMPLE_NOW], env, tmp_path).returncode == 0
+    assert invoke(["run", "--dry-run", "--now", SAMPLE_NOW], env, tmp_path).returncode == 0
 
 
 def test_a_concurrent_run_is_refused_and_a_dead_runs_lock_expires(tmp_path: Path) -> None:
@@ -434,7 +432,7 @@ def test_a_concurrent_run_is_refused_and_a_dead_runs_lock_expires(tmp_path: Path
             tmp_path,
             **sink.env(),
         )
-        run_digest(["subscribers", "add", "ann@example.com"], env, tmp_path)
+        invoke(["subscribers", "add", "ann@example.com"], env, tmp_path)
         store = Database(env["DIGEST_DATABASE_URL"])
         held_until = datetime.now(UTC) + timedelta(minutes=5)
         with store.engine.begin() as conn:
@@ -443,7 +441,7 @@ def test_a_concurrent_run_is_refused_and_a_dead_runs_lock_expires(tmp_path: Path
                 {"n": "send digest/2026-03-19", "a": datetime.now(UTC), "e": held_until},
             )
 
-        refused = run_digest(["run", "--now", SAMPLE_NOW], env, tmp_path)
+        refused = invoke(["run", "--now", SAMPLE_NOW], env, tmp_path)
         assert refused.returncode == 5, refused.stderr
         assert "digest/2026-03-19 is already being sent" in refused.stderr
         assert "mailhost:4242" in refused.stderr and "Traceback" not in refused.stderr
@@ -451,7 +449,7 @@ def test_a_concurrent_run_is_refused_and_a_dead_runs_lock_expires(tmp_path: Path
 
         with store.engine.begin() as conn:
             conn.execute(sa.text("UPDATE locks SET expires_at = :e"), {"e": datetime.now(UTC)})
-        taken_over = run_digest(["run", "--now", SAMPLE_NOW], env, tmp_path)
+        taken_over = invoke(["run", "--now", SAMPLE_NOW], env, tmp_path)
         assert taken_over.returncode == 0, taken_over.stderr
 
     assert sink.per_recipient() == {"ann@example.com": 1}
@@ -489,11 +487,11 @@ def test_a_run_killed_part_way_then_run_again_leaves_everyone_one_message(
         at_kill = len(sink.envelopes)
         assert 700 <= at_kill < 2000, f"the kill must land mid-send (at {at_kill})"
 
-        refused = run_digest(["run", "--now", SAMPLE_NOW], env, tmp_path)
+        refused = invoke(["run", "--now", SAMPLE_NOW], env, tmp_path)
         assert refused.returncode == 5 and "already being sent" in refused.stderr
         # The dead run's lock lapses DIGEST_SEND_LOCK_TIMEOUT after its last renewal.
         time.sleep(max(0.0, killed_at + lock_seconds + 0.2 - time.monotonic()))
-        again = run_digest(["run", "--now", SAMPLE_NOW], env, tmp_path)
+        again = invoke(["run", "--now", SAMPLE_NOW], env, tmp_path)
         assert again.returncode == 0, again.stderr
 
     copies = Counter()
