@@ -21,7 +21,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from digest import validate
-from digest.errors import ConfigError, InvalidField
+from digest.errors import ConfigError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 SAMPLE_FEEDS_DIR = PACKAGE_DIR / "sample_feeds"
@@ -134,18 +134,12 @@ class Settings(BaseSettings):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        try:
-            return validate.time_zone(value)
-        except InvalidField as exc:
-            raise ValueError(str(exc)) from None
+        return validate.time_zone(value)
 
     @field_validator("from_address")
     @classmethod
     def _valid_from_address(cls, value: str) -> str:
-        try:
-            return validate.email_address(value)
-        except InvalidField as exc:
-            raise ValueError(str(exc)) from None
+        return validate.email_address(value)
 
     @field_validator("from_name", "subject")
     @classmethod

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from digest.cli.base import EXIT_PARTIAL, Context, pass_ctx
+from digest.cli.base import EXIT_PARTIAL, Context, pass_ctx, remove_command
+from digest.errors import DigestError
 
 
 @click.group()
@@ -24,16 +25,13 @@ def feeds_add(ctx: Context, url: str) -> None:
     click.echo(f"added {url}")
 
 
-@feeds.command("remove")
-@click.argument("url")
-@pass_ctx
-def feeds_remove(ctx: Context, url: str) -> None:
-    """Remove a feed."""
-    from digest.errors import DigestError
-
-    if not ctx.db.feeds.remove(url):
-        raise DigestError(f"no feed {url}; see `digest feeds list`")
-    click.echo(f"removed {url}")
+remove_command(
+    feeds,
+    "url",
+    "Remove a feed.",
+    lambda db, url: db.feeds.remove(url),
+    "no feed {}; see `digest feeds list`",
+)
 
 
 @feeds.command("list")
@@ -78,7 +76,7 @@ def feeds_check(ctx: Context) -> None:
 def feeds_import(ctx: Context, opml_file: Path) -> None:
     """Add every feed in an OPML file (nested folders included)."""
     from digest.collect.opml import import_opml
-    from digest.errors import DigestError, OpmlError
+    from digest.errors import OpmlError
 
     try:
         added, listed, skipped = import_opml(ctx.db.feeds, opml_file.read_bytes())
