@@ -4,13 +4,12 @@ the scheduler's marks send only to whoever is due."""
 
 from __future__ import annotations
 
-import shutil
 import threading
 from datetime import datetime
 from pathlib import Path
 
 import pytest
-from support import SAMPLE_FEEDS, SAMPLE_NOW, FeedServer, MailSink
+from support import SAMPLE_NOW, FeedServer, MailSink, serve_samples
 
 from digest import job
 from digest.config import Settings, load_settings
@@ -36,12 +35,6 @@ def _settings(tmp_path: Path, sink: MailSink, feeds: list[str], **overrides) -> 
     )
 
 
-def _served_samples(feed_server: FeedServer) -> list[str]:
-    for path in SAMPLE_FEEDS.glob("*.xml"):
-        shutil.copy(path, feed_server.root / path.name)
-    return [feed_server.url(p.name) for p in sorted(SAMPLE_FEEDS.glob("*.xml"))]
-
-
 def test_the_edition_id_is_the_list_and_the_local_date(tmp_path: Path) -> None:
     settings = load_settings(timezone="Pacific/Auckland", list_id="morning", window_hours=12)
     day = job.EditionDay.of(settings, NOW)  # 07:00 UTC is 20:00 in Auckland
@@ -54,7 +47,7 @@ def test_the_edition_id_is_the_list_and_the_local_date(tmp_path: Path) -> None:
 def test_run_edition_builds_once_and_sends_each_subscriber_once(
     tmp_path: Path, smtp_sink: MailSink, db: Database, feed_server: FeedServer
 ) -> None:
-    settings = _settings(tmp_path, smtp_sink, _served_samples(feed_server))
+    settings = _settings(tmp_path, smtp_sink, serve_samples(feed_server))
     db.subscribers.add(Subscriber(email="ann@example.com"))
     db.subscribers.add(Subscriber(email="bob@example.com", topics_include=["no such topic"]))
 
@@ -92,7 +85,7 @@ def test_a_second_sender_is_refused_before_any_feed_is_fetched(
 def test_scheduled_marks_send_only_to_whoever_is_due(
     tmp_path: Path, smtp_sink: MailSink, db: Database, feed_server: FeedServer
 ) -> None:
-    settings = _settings(tmp_path, smtp_sink, _served_samples(feed_server))
+    settings = _settings(tmp_path, smtp_sink, serve_samples(feed_server))
     db.subscribers.add(Subscriber(email="daily@example.com"))
     db.subscribers.add(Subscriber(email="late@example.com", delivery_hour=9))
     stop = threading.Event()

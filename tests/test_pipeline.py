@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 from support import (
@@ -15,23 +14,16 @@ from support import (
     free_port,
     invoke,
     run_digest,
+    serve_samples,
 )
 
 SUBSCRIBERS = ["ann@example.com", "Bob@Example.org", "carol@example.net"]
 
 
-def _serve_samples(feed_server: FeedServer) -> list[str]:
-    urls = []
-    for path in sorted(SAMPLE_FEEDS.glob("*.xml")):
-        shutil.copy(path, feed_server.root / path.name)
-        urls.append(feed_server.url(path.name))
-    return urls
-
-
 def test_run_sends_one_multipart_message_to_each_subscriber(
     tmp_path: Path, feed_server: FeedServer, smtp_sink: MailSink
 ) -> None:
-    feeds = _serve_samples(feed_server)
+    feeds = serve_samples(feed_server)
     env = digest_env(tmp_path, DIGEST_FEEDS=",".join(feeds), **smtp_sink.env())
     for address in SUBSCRIBERS:
         added = invoke(["subscribers", "add", address], env, tmp_path)
@@ -59,7 +51,7 @@ def test_run_sends_one_multipart_message_to_each_subscriber(
 def test_dead_and_malformed_feeds_are_reported_and_do_not_stop_the_run(
     tmp_path: Path, feed_server: FeedServer, smtp_sink: MailSink
 ) -> None:
-    good = _serve_samples(feed_server)
+    good = serve_samples(feed_server)
     (feed_server.root / "broken.xml").write_text("<html><body>404 page, not a feed</body>")
     dead = f"http://127.0.0.1:{free_port()}/feed.xml"
     broken = feed_server.url("broken.xml")

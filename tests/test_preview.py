@@ -15,20 +15,21 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from bs4 import BeautifulSoup
-from support import SAMPLE_FEEDS, SAMPLE_NOW, FeedServer, MailSink, digest_env, invoke, spawn
+from support import (
+    CHROMIUM_ARGS,
+    SAMPLE_FEEDS,
+    SAMPLE_NOW,
+    FeedServer,
+    MailSink,
+    digest_env,
+    invoke,
+    spawn,
+)
 from test_render import sample, settings
 
 from digest.models import MailFormat, Subscriber
 from digest.preview import write_preview
 from digest.tokens import read_token
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 
 
 def _feeds(feed_server: FeedServer) -> str:

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import csv
 import io
-import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from support import SAMPLE_FEEDS, SAMPLE_NOW, FeedServer, MailSink, digest_env, invoke
+from support import (
+    SAMPLE_NOW,
+    FeedServer,
+    MailSink,
+    digest_env,
+    invoke,
+    serve_samples,
+)
 
 from digest.db import Database
 from digest.models import Article, DigestError, Edition, Subscriber, SubscriberStatus, Theme
@@ -383,14 +389,6 @@ def test_nothing_left_means_none_and_hidden_themes_stay_hidden() -> None:
 # Personalised delivery, end to end
 
 
-def _serve_samples(feed_server: FeedServer) -> list[str]:
-    urls = []
-    for path in sorted(SAMPLE_FEEDS.glob("*.xml")):
-        shutil.copy(path, feed_server.root / path.name)
-        urls.append(feed_server.url(path.name))
-    return urls
-
-
 HEADLINE_WORDS = ["Storm Edda", "Gaza", "Migration", "Champions League", "Exoplanet", "Truce"]
 
 
@@ -401,7 +399,7 @@ def _body_text(message) -> str:
 def test_topics_and_format_shape_what_each_subscriber_receives(
     tmp_path: Path, feed_server: FeedServer, smtp_sink: MailSink
 ) -> None:
-    feeds = _serve_samples(feed_server)
+    feeds = serve_samples(feed_server)
     env = digest_env(tmp_path, DIGEST_FEEDS=",".join(feeds), **smtp_sink.env())
     people = [
         ["storm@example.com", "--topics", "Storm Edda"],
@@ -435,7 +433,7 @@ def test_topics_and_format_shape_what_each_subscriber_receives(
 def test_quiet_day_note_goes_to_those_whose_topics_match_nothing(
     tmp_path: Path, feed_server: FeedServer, smtp_sink: MailSink
 ) -> None:
-    feeds = _serve_samples(feed_server)
+    feeds = serve_samples(feed_server)
     env = digest_env(
         tmp_path, DIGEST_FEEDS=",".join(feeds), DIGEST_QUIET_DAY="note", **smtp_sink.env()
     )
@@ -453,7 +451,7 @@ def test_quiet_day_note_goes_to_those_whose_topics_match_nothing(
 def test_no_message_is_sent_without_a_secret_key_and_check_says_so(
     tmp_path: Path, feed_server: FeedServer, smtp_sink: MailSink
 ) -> None:
-    feeds = _serve_samples(feed_server)
+    feeds = serve_samples(feed_server)
     env = digest_env(tmp_path, DIGEST_FEEDS=",".join(feeds), **smtp_sink.env())
     env["DIGEST_SECRET_KEY"] = ""
     invoke(["subscribers", "add", "ann@example.com"], env, tmp_path)

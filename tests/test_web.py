@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from support import (
+    CHROMIUM_ARGS,
     SAMPLE_FEEDS,
     SAMPLE_NOW,
     MailSink,
@@ -35,13 +36,6 @@ from digest.subscribers import write_csv
 from digest.tokens import make_token, subscriber_url
 
 SECRET = "test-secret-key-not-for-production"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 
 
 @dataclass
