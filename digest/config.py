@@ -201,10 +201,7 @@ class Settings(BaseSettings):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        try:
-            return validate.time_zone(value)
-        except InvalidField as exc:
-            raise ValueError(str(exc)) from None
+        return validate.time_zone(value)
 
     @field_validator("database_url")
     @classmethod

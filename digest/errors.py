@@ -3,7 +3,8 @@
     DigestError            an operator can act on it: the message says what and how to fix it;
      │                     the command line prints it as one line and exits 1
      ├── ConfigError       a DIGEST_* setting is wrong; one line per problem (exit 2)
-     ├── InvalidField      one subscriber field's value is wrong (CLI, CSV import, web form)
+     ├── InvalidField      one value is wrong (settings, CLI, CSV import, web form); also a
+     │                     ValueError, so a settings validator raises it as it is
      ├── LockHeld          another run holds the lock: it is sending this edition (exit 5)
      ├── CollectionFailed  the feeds are down: nothing stored or sent, a rerun collects (exit 6)
      ├── TemplateError     a template could not be loaded or rendered; names the file and line
@@ -31,7 +32,7 @@ class ConfigError(DigestError):
     """One or more settings are wrong; the message has one line per problem."""
 
 
-class InvalidField(DigestError):
+class InvalidField(DigestError, ValueError):
     """One field's value is wrong; the message says why and what is accepted."""
 
 

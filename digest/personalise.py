@@ -6,6 +6,8 @@ topic lists and reuse it for every subscriber who shares them.
 
 A topic matches a theme label or an article title as a whole word or
 phrase, ignoring case: "rail" matches "Rail strike" but not "Trailblazer".
+`personal_edition` adds the one choice a sender makes on top: the quiet-day
+note, or nothing, for a subscriber left with nothing to read.
 """
 
 from __future__ import annotations

@@ -63,10 +63,18 @@ class Clock:
     """
 
     def __init__(self, start: datetime | None = None, speed: float = 1.0) -> None:
+        self._start = start.astimezone(UTC) if start else None
         self._origin_real = datetime.now(UTC)
-        self._origin = start.astimezone(UTC) if start else self._origin_real
+        self._origin = self._start or self._origin_real
         self.speed = speed
         self.simulated = start is not None or speed != 1.0
+
+    def restart(self) -> None:
+        """Count from now: a test clock starts with the loop, not with the set-up before it
+        (at two simulated hours a second, set-up alone would be a minute late)."""
+        real = datetime.now(UTC)
+        self._origin = self._start or real
+        self._origin_real = real
 
     def now(self) -> datetime:
         elapsed = datetime.now(UTC) - self._origin_real
@@ -135,6 +143,7 @@ class Scheduler:
             self.settings.send_at,
             self.settings.timezone,
         )
+        self.clock.restart()
         self.catch_up()
         while not self.stop.is_set():
             self.jobs.run_pending()

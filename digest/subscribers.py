@@ -5,6 +5,8 @@ preferences page, so a value accepted in one place is accepted in all.
 An import is validated whole before anything is written: every bad row is
 reported with its line number and reason, and the good rows are committed in
 one transaction (or none are, unless the operator asks to skip the bad ones).
+The rule of that upsert lives here too: an old list never undoes an unsubscribe.
+Storage is digest.db.subscribers; the address and time-zone checks are digest.validate.
 """
 
 from __future__ import annotations

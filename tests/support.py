@@ -12,6 +12,7 @@ import email.policy
 import itertools
 import logging
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -191,6 +192,25 @@ class FeedServer:
 
     def url(self, name: str) -> str:
         return f"{self.base_url}/{name}"
+
+
+def serve_samples(feed_server: FeedServer) -> list[str]:
+    """Put the bundled sample feeds on the feed server; their URLs, in name order."""
+    urls = []
+    for path in sorted(SAMPLE_FEEDS.glob("*.xml")):
+        shutil.copy(path, feed_server.root / path.name)
+        urls.append(feed_server.url(path.name))
+    return urls
+
+
+# Flags for Debian's Chromium, headless in a container.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 
 # Running `digest`.

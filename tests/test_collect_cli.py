@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from lxml import etree
-from support import FeedServer, digest_env, run_digest
+from support import FeedServer, digest_env, invoke
 
 FEEDS = Path(__file__).resolve().parent / "feeds"
 NOW = "2026-03-19T07:00:00+00:00"
@@ -18,10 +18,10 @@ def test_import_nested_opml_then_export(tmp_path: Path) -> None:
 
     # --no-check: its feeds are on example.com, out of reach (test_hostile_ops checks them).
     opml = ["feeds", "import", "--no-check", str(FEEDS / "nested.opml")]
-    first = run_digest(opml, env, tmp_path)
-    again = run_digest(opml, env, tmp_path)
-    listed = run_digest(["feeds", "list"], env, tmp_path)
-    exported = run_digest(["feeds", "export"], env, tmp_path)
+    first = invoke(opml, env, tmp_path)
+    again = invoke(opml, env, tmp_path)
+    listed = invoke(["feeds", "list"], env, tmp_path)
+    exported = invoke(["feeds", "export"], env, tmp_path)
 
     assert first.returncode == 0, first.stderr
     assert "imported 3 feeds (0 already listed, 0 unreadable)" in first.stdout
@@ -43,22 +43,20 @@ def test_import_nested_opml_then_export(tmp_path: Path) -> None:
     other = tmp_path / "other"
     other.mkdir()
     (other / "feeds.opml").write_text(exported.stdout, encoding="utf-8")
-    reimported = run_digest(
-        ["feeds", "import", "--no-check", "feeds.opml"], digest_env(other), other
-    )
+    reimported = invoke(["feeds", "import", "--no-check", "feeds.opml"], digest_env(other), other)
     assert "imported 3 feeds" in reimported.stdout, reimported.stderr
 
 
 def test_import_refuses_what_is_not_opml_in_one_line(tmp_path: Path) -> None:
     env = digest_env(tmp_path)
     for name in ("rss20.xml", "bomb.xml"):
-        result = run_digest(["feeds", "import", str(FEEDS / name)], env, tmp_path)
+        result = invoke(["feeds", "import", str(FEEDS / name)], env, tmp_path)
         assert result.returncode == 1
         assert result.stderr.startswith("error: ") and len(result.stderr.splitlines()) == 1
         assert "Traceback" not in result.stderr
     assert (
         "not an OPML file"
-        in run_digest(["feeds", "import", str(FEEDS / "rss20.xml")], env, tmp_path).stderr
+        in invoke(["feeds", "import", str(FEEDS / "rss20.xml")], env, tmp_path).stderr
     )
 
 
@@ -71,7 +69,7 @@ def test_feeds_check_prints_a_table_and_fails_on_a_broken_feed(
     missing = feed_server.url("missing.xml")
     env = digest_env(tmp_path, DIGEST_FEEDS=",".join([*good, missing]))
 
-    result = run_digest(["feeds", "check"], env, tmp_path)
+    result = invoke(["feeds", "check"], env, tmp_path)
 
     assert result.returncode == 3, result.stderr
     lines = result.stdout.splitlines()
@@ -95,9 +93,7 @@ def test_failing_feed_is_reported_in_previews_which_never_make_it_dead(
     missing = feed_server.url("missing.xml")
     env = digest_env(tmp_path, DIGEST_FEEDS=f"{good},{missing}", DIGEST_FEED_DEAD_AFTER="2")
 
-    runs = [
-        run_digest(["preview", "--format", "json", "--now", NOW], env, tmp_path) for _ in range(2)
-    ]
+    runs = [invoke(["preview", "--format", "json", "--now", NOW], env, tmp_path) for _ in range(2)]
 
     for result in runs:
         assert result.returncode == 0, result.stderr

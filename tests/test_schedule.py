@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 
-from support import FeedServer, MailSink, digest_env, run_digest, spawn
+from support import FeedServer, MailSink, digest_env, invoke, spawn
 
 DAY1 = datetime.fromisoformat("2026-03-19T00:00:00+00:00")
 
@@ -81,7 +81,7 @@ def test_two_mornings_send_one_edition_each(
         tmp_path, _write_feed(feed_server), smtp_sink, "2026-03-19T06:29:00+00:00", "7200"
     )
     for address in ("ann@example.com", "bob@example.org"):
-        assert run_digest(["subscribers", "add", address], env, tmp_path).returncode == 0
+        assert invoke(["subscribers", "add", address], env, tmp_path).returncode == 0
 
     process = spawn(["schedule"], env, tmp_path)
     try:
@@ -117,7 +117,7 @@ def test_sigterm_mid_send_exits_cleanly_and_restart_sends_nothing_twice(
     addresses = [f"reader{n:03d}@example.com" for n in range(120)]
     csv = tmp_path / "subscribers.csv"
     csv.write_text("email\n" + "\n".join(addresses) + "\n")
-    imported = run_digest(["subscribers", "import", str(csv)], env, tmp_path)
+    imported = invoke(["subscribers", "import", str(csv)], env, tmp_path)
     assert imported.returncode == 0, imported.stderr
 
     first = spawn(["schedule"], env, tmp_path)

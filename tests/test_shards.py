@@ -6,13 +6,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from support import SAMPLE_FEEDS, SAMPLE_NOW, MailSink, digest_env, run_digest, spawn
+from support import SAMPLE_FEEDS, SAMPLE_NOW, MailSink, digest_env, invoke, spawn
 
 
 def _import(addresses: list[str], env: dict[str, str], tmp_path: Path) -> None:
     csv = tmp_path / "subscribers.csv"
     csv.write_text("email\n" + "\n".join(addresses) + "\n")
-    result = run_digest(["subscribers", "import", str(csv)], env, tmp_path)
+    result = invoke(["subscribers", "import", str(csv)], env, tmp_path)
     assert result.returncode == 0, result.stderr
 
 
@@ -55,7 +55,7 @@ def test_a_second_run_of_the_same_edition_is_refused_while_the_first_sends(
     try:
         deadline_ok = _wait_for_mail(slow_smtp_sink, 1, timeout=60)
         assert deadline_ok, "the first run sent nothing"
-        second = run_digest(["run", "--now", SAMPLE_NOW], env, tmp_path)
+        second = invoke(["run", "--now", SAMPLE_NOW], env, tmp_path)
     finally:
         status = first.wait(timeout=120)
         stdout, stderr = first.communicate()

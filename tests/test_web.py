@@ -19,11 +19,13 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from support import (
+    CHROMIUM_ARGS,
     SAMPLE_FEEDS,
     SAMPLE_NOW,
     MailSink,
     digest_env,
     free_port,
+    invoke,
     run_digest,
     spawn,
 )
@@ -34,13 +36,6 @@ from digest.subscribers import write_csv
 from digest.tokens import make_token, subscriber_url
 
 SECRET = "test-secret-key-not-for-production"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 
 
 @dataclass
@@ -148,7 +143,7 @@ def test_one_click_post_unsubscribes_and_the_next_run_skips_them(
     assert "Already unsubscribed" in httpx.get(link).text
 
     env = {**served.env, **smtp_sink.env()}
-    sent = run_digest(["run", "--now", SAMPLE_NOW], env, served.cwd)
+    sent = invoke(["run", "--now", SAMPLE_NOW], env, served.cwd)
     assert sent.returncode == 0, sent.stderr
     recipients = [rcpt for rcpts, _ in smtp_sink.envelopes for rcpt in rcpts]
     assert recipients == ["bob@example.com"]
@@ -237,7 +232,7 @@ def test_preferences_page_in_chromium_saves_a_change_the_next_preview_reflects(
     assert (ann.delivery_hour, ann.timezone, ann.format.value) == (7, "Asia/Tokyo", "text")
 
     out = served.cwd / "ann-preview"
-    preview = run_digest(
+    preview = invoke(
         ["preview", "--subscriber", "ann@example.com", "--now", SAMPLE_NOW, "--out", str(out)],
         served.env,
         served.cwd,
@@ -253,7 +248,7 @@ def test_preferences_page_in_chromium_saves_a_change_the_next_preview_reflects(
     assert message["To"].addresses[0].addr_spec == "ann@example.com"
 
     # The same view as JSON: only her themes, and the text shows their times in Tokyo.
-    shown = run_digest(
+    shown = invoke(
         ["preview", "--subscriber", "ann@example.com", "--now", SAMPLE_NOW, "--format", "json"],
         served.env,
         served.cwd,

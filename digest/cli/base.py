@@ -7,6 +7,7 @@ Nothing heavy is imported here: `digest --help` must start in a blink.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -87,6 +88,26 @@ class Context:
 
 
 pass_ctx = click.make_pass_decorator(Context, ensure=True)
+
+
+def remove_command(
+    group: click.Group,
+    argument: str,
+    doc: str,
+    remove: Callable[[Database, str], bool],
+    missing: str,
+) -> None:
+    """Add `remove ARGUMENT` to `group`: remove() says whether there was one; `missing`
+    (with {} for the value) says what to do when there was not."""
+
+    @group.command("remove", help=doc)
+    @click.argument(argument)
+    @pass_ctx
+    def command(ctx: Context, **values: str) -> None:
+        value = values[argument]
+        if not remove(ctx.db, value):
+            raise DigestError(missing.format(value))
+        click.echo(f"removed {value}")
 
 
 def iso_time(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:

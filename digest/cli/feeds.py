@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from digest.cli.base import EXIT_PARTIAL, Context, pass_ctx
+from digest.cli.base import EXIT_PARTIAL, Context, pass_ctx, remove_command
+from digest.errors import DigestError
 
 
 @click.group()
@@ -26,8 +27,6 @@ _NO_CHECK = click.option(
 @pass_ctx
 def feeds_add(ctx: Context, url: str, no_check: bool) -> None:
     """Add a feed by URL (or a file path), after fetching it once to see what it holds."""
-    from digest.errors import DigestError
-
     if no_check:
         ctx.db.feeds.add(url)
         click.echo(f"added {url} (not checked)")
@@ -44,16 +43,13 @@ def feeds_add(ctx: Context, url: str, no_check: bool) -> None:
     click.echo(f"added {url}: {found.describe()}")
 
 
-@feeds.command("remove")
-@click.argument("url")
-@pass_ctx
-def feeds_remove(ctx: Context, url: str) -> None:
-    """Remove a feed."""
-    from digest.errors import DigestError
-
-    if not ctx.db.feeds.remove(url):
-        raise DigestError(f"no feed {url}; see `digest feeds list`")
-    click.echo(f"removed {url}")
+remove_command(
+    feeds,
+    "url",
+    "Remove a feed.",
+    lambda db, url: db.feeds.remove(url),
+    "no feed {}; see `digest feeds list`",
+)
 
 
 @feeds.command("list")
@@ -105,7 +101,7 @@ def feeds_import(ctx: Context, opml_file: Path, no_check: bool) -> None:
     """
     from digest.collect.opml import import_opml
     from digest.collect.probe import probe_feeds
-    from digest.errors import DigestError, OpmlError
+    from digest.errors import OpmlError
 
     def readable(urls: list[str]) -> dict[str, str | None]:
         probes = probe_feeds(urls, ctx.settings)

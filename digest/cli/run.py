@@ -19,6 +19,7 @@ from digest.cli.base import (
     iso_time,
     pass_ctx,
 )
+from digest.errors import DigestError
 
 
 def _edition_options(func):
@@ -131,7 +132,6 @@ def preview(
 ) -> None:
     """Build the edition and write it out; never sends."""
     from digest import job
-    from digest.errors import DigestError
     from digest.models import edition_json
     from digest.preview import serve_preview, write_preview
 

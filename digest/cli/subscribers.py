@@ -9,7 +9,8 @@ from pathlib import Path
 
 import click
 
-from digest.cli.base import Context, pass_ctx
+from digest.cli.base import Context, pass_ctx, remove_command
+from digest.errors import DigestError
 from digest.states import SubscriberStatus
 
 
@@ -55,16 +56,13 @@ def subscribers_add(
     click.echo(f"subscribed {sub.email}")
 
 
-@subscribers.command("remove")
-@click.argument("email")
-@pass_ctx
-def subscribers_remove(ctx: Context, email: str) -> None:
-    """Delete EMAIL from the list."""
-    from digest.errors import DigestError
-
-    if not ctx.db.subscribers.remove(email):
-        raise DigestError(f"no subscriber {email}")
-    click.echo(f"removed {email}")
+remove_command(
+    subscribers,
+    "email",
+    "Delete EMAIL from the list.",
+    lambda db, email: db.subscribers.remove(email),
+    "no subscriber {}",
+)
 
 
 @subscribers.command("list")
@@ -84,7 +82,6 @@ def subscribers_list(ctx: Context, status: str | None) -> None:
 @pass_ctx
 def subscribers_show(ctx: Context, email: str) -> None:
     """Print every field of one subscriber."""
-    from digest.errors import DigestError
     from digest.subscribers import describe
 
     sub = ctx.db.subscribers.get(email)
@@ -109,7 +106,6 @@ def subscribers_import(ctx: Context, path: Path, skip_invalid: bool, resubscribe
     separated by ';'). Every row is checked first; by default one bad row
     means nothing is stored.
     """
-    from digest.errors import DigestError
     from digest.subscribers import decode_csv, import_csv
 
     try:
@@ -148,7 +144,6 @@ def subscribers_import(ctx: Context, path: Path, skip_invalid: bool, resubscribe
 @pass_ctx
 def subscribers_export(ctx: Context, path: Path) -> None:
     """Write every subscriber, every field, as CSV (to PATH, default standard output)."""
-    from digest.errors import DigestError
     from digest.subscribers import write_csv
 
     if str(path) == "-":

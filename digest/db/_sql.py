@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -36,3 +37,17 @@ def insert_ignoring_duplicates(conn: sa.Connection, table: sa.Table) -> sa.Inser
     """INSERT that skips rows whose key exists (SQLite and PostgreSQL: ON CONFLICT DO NOTHING)."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     return dialect.insert(table).on_conflict_do_nothing()
+
+
+def record(cls: type[T], row: sa.Row, **converted: Any) -> T:
+    """A dataclass `cls` from the row's columns of the same names, times made aware;
+    `converted` gives the fields that need more than that."""
+    values = row._mapping
+    fields = {}
+    for field in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if field.name in converted:
+            fields[field.name] = converted[field.name]
+        else:
+            value = values[field.name]
+            fields[field.name] = aware(value) if isinstance(value, datetime) else value
+    return cls(**fields)

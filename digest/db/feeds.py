@@ -10,7 +10,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from digest.db._sql import aware, chunks, insert_ignoring_duplicates, now_utc
+from digest.db._sql import aware, chunks, insert_ignoring_duplicates, now_utc, record
 from digest.db.schema import feed_cache, feeds, seen_articles
 from digest.errors import DigestError
 
@@ -79,20 +79,7 @@ class FeedRepository:
             query = query.where(feeds.c.listed)
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
-        return [
-            FeedHealth(
-                url=r.url,
-                title=r.title,
-                listed=r.listed,
-                consecutive_failures=r.consecutive_failures,
-                last_error=r.last_error,
-                last_success=aware(r.last_success),
-                added_at=aware(r.added_at),  # type: ignore[arg-type]
-                etag=r.etag,
-                last_modified=r.last_modified,
-            )
-            for r in rows
-        ]
+        return [record(FeedHealth, r) for r in rows]
 
     def record_outcomes(
         self, outcomes: Iterable[FeedOutcome], *, count_health: bool = True

@@ -17,7 +17,7 @@ from functools import partial
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from digest.db._sql import aware, chunks, insert_ignoring_duplicates, now_utc
+from digest.db._sql import aware, chunks, insert_ignoring_duplicates, now_utc, record
 from digest.db.schema import deliveries, locks, runs, subscribers
 from digest.db.subscribers import SubscriberRepository
 from digest.errors import LockHeld
@@ -321,15 +321,7 @@ class Ledger:
                 )
             }
         return [
-            RunRow(
-                id=r.id,
-                edition_id=r.edition_id,
-                shard=r.shard,
-                status=_shown_status(r, held),
-                started_at=aware(r.started_at),  # type: ignore[arg-type]
-                finished_at=aware(r.finished_at),
-                report=json.loads(r.report),
-            )
+            record(RunRow, r, status=_shown_status(r, held), report=json.loads(r.report))
             for r in rows
         ]
 
