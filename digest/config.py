@@ -7,7 +7,6 @@ an operator never sees a traceback for a typo.
 
 from __future__ import annotations
 
-import difflib
 import logging
 import os
 import re
@@ -27,6 +26,13 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from digest import validate
 from digest.errors import ConfigError, InvalidField
+from digest.settings_help import (
+    FORMATS,
+    database_url_problem,
+    explain,
+    shown_value,
+    unknown_names,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,55 +49,6 @@ ENV_PREFIX = "DIGEST_"
 ENV_FILE = ".env"
 # Long enough that guessing it is hopeless; `digest secret` makes 43 characters.
 MIN_SECRET_KEY_LENGTH = 32
-
-# Settings written in a fixed format: the rule (a regular expression, never shown),
-# what to tell the operator, and an example of a valid value.
-_FORMATS: dict[str, tuple[str, str, str]] = {
-    "list_id": (
-        r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}",
-        "use up to 64 letters, digits, '.', '_' or '-', starting with a letter or digit",
-        "morning-news",
-    ),
-    "send_at": (r"([01]\d|2[0-3]):[0-5]\d", "use HH:MM on a 24-hour clock", "06:30"),
-    "send_deadline": (r"([01]\d|2[0-3]):[0-5]\d", "use HH:MM on a 24-hour clock", "09:00"),
-    "public_url": (
-        r"https?://\S+",
-        "use an http:// or https:// address without spaces",
-        "https://digest.example.com",
-    ),
-    "list_unsubscribe_mailto": (
-        r"([^\s@<>,\"]+@[^\s@<>,\"]+)?",
-        "use one email address, or leave it empty",
-        "unsubscribe@example.com",
-    ),
-    "feedback_id": (
-        r"[\x21-\x7e]*",
-        "use printable ASCII without spaces",
-        "digest:daily:example.com",
-    ),
-    "dkim_selector": (
-        r"([A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*)?",
-        "use dot-separated words of letters, digits, '-' or '_'",
-        "mail2026",
-    ),
-    "dkim_domain": (
-        r"([A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+)?",
-        "use a domain name",
-        "example.com",
-    ),
-}
-# Examples for messages about settings whose default is empty or not a good example.
-_EXAMPLES: dict[str, str] = {
-    "database_url": "sqlite:///digest.db",
-    "feeds": "https://example.com/rss,https://example.org/atom.xml",
-    "timezone": "Europe/Paris",
-    "from_address": "digest@example.com",
-    "alert_to": "ops@example.com",
-    "templates_dir": "./my-templates",
-    "dkim_key_file": "/etc/digest/dkim.pem",
-    "clock_start": "2026-03-19T06:29:00+00:00",
-    "topics": "Climate: climate, emissions; Elections: election, ballot",
-}
 
 
 class Settings(BaseSettings):
@@ -209,10 +166,10 @@ class Settings(BaseSettings):
         database_url_problem(value, Path.cwd())
         return value
 
-    @field_validator(*_FORMATS)
+    @field_validator(*FORMATS)
     @classmethod
     def _formatted(cls, value: str, info: ValidationInfo) -> str:
-        rule, advice, example = _FORMATS[str(info.field_name)]
+        rule, advice, example = FORMATS[str(info.field_name)]
         if not re.fullmatch(rule, value):
             raise ValueError(f"{advice}, e.g. {example}")
         return value
@@ -325,41 +282,6 @@ class Settings(BaseSettings):
         return {"starttls": 587, "tls": 465, "none": 25}[self.smtp_security]
 
 
-def database_url_problem(url: str, cwd: Path) -> None:
-    """Raise ValueError when the database URL cannot work: a driver that is not installed,
-    or a SQLite file whose directory would have to be made outside the working tree."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
-
-    try:
-        parsed = make_url(url)
-        dialect = parsed.get_dialect()
-    except (ArgumentError, NoSuchModuleError, ValueError):
-        raise ValueError(
-            "not a database URL digest can use, e.g. sqlite:///digest.db or "
-            "postgresql+psycopg://user@host/db"
-        ) from None
-    try:
-        dialect.import_dbapi()
-    except ImportError as exc:
-        driver = exc.name or parsed.get_driver_name()
-        if parsed.get_backend_name() == "postgresql":
-            fix = "pip install 'digest[postgres]' and use postgresql+psycopg://user@host/db"
-        else:
-            fix = f"pip install {driver}, or use sqlite:///digest.db or PostgreSQL"
-        raise ValueError(f"the database driver {driver!r} is not installed; {fix}") from None
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return
-    folder = (cwd / Path(parsed.database).expanduser()).parent.resolve()
-    home = cwd.resolve()
-    if not folder.exists() and home != folder and home not in folder.parents:
-        raise ValueError(
-            f"the directory {folder} does not exist and is outside the working directory, "
-            f"so it is not created silently; create it (mkdir -p {folder}) or use a path "
-            "inside the working directory, e.g. sqlite:///data/digest.db"
-        )
-
-
 def _parse_feed_list(value: str) -> list[str]:
     """Comma-separated URLs or paths, or the path of a file listing one a line."""
     value = value.strip()
@@ -393,8 +315,6 @@ def _parse_topics(value: str) -> dict[str, list[str]]:
 
 
 _SECRET_FIELDS = {"smtp_password", "secret_key"}
-# Words in a message that show it already carries an example of a valid value.
-_HAS_EXAMPLE = re.compile(r"\be\.g\.|\bsuch as\b|\bas in\b")
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -412,36 +332,13 @@ def load_settings(**overrides: object) -> Settings:
         lines = []
         for err in exc.errors():
             field = str(err["loc"][0]) if err["loc"] else "?"
-            shown = "" if field in _SECRET_FIELDS else f" (got {_shown(field, err.get('input'))!r})"
-            lines.append(f"{ENV_PREFIX + field.upper()}: {_sentence(field, err['msg'])}{shown}")
+            got = (
+                ""
+                if field in _SECRET_FIELDS
+                else f" (got {shown_value(field, err.get('input'))!r})"
+            )
+            lines.append(f"{ENV_PREFIX + field.upper()}: {_explain(field, err['msg'])}{got}")
         raise ConfigError("\n".join(lines)) from None
-
-
-def _shown(field: str, value: object) -> object:
-    """A bad value as echoed back: a database URL without its password."""
-    if field != "database_url" or not isinstance(value, str):
-        return value
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(value).render_as_string(hide_password=True)
-    except Exception:  # not even a URL: nothing in it can be a password we recognise
-        return value.split("@")[-1]
-
-
-def _sentence(field: str, message: str) -> str:
-    """pydantic's message, lower-cased, with an example of a valid value when it has none."""
-    message = message.removeprefix("Value error, ")
-    message = message[:1].lower() + message[1:]
-    if _HAS_EXAMPLE.search(message):
-        return message
-    example = _EXAMPLES.get(field)
-    if example is None:
-        default = Settings.model_fields[field].default if field in Settings.model_fields else None
-        example = "" if default is None or isinstance(default, SecretStr) else str(default)
-    if not example:
-        return message
-    return f"{message}, e.g. {ENV_PREFIX + field.upper()}={example}"
 
 
 def setting_names() -> list[str]:
@@ -449,23 +346,12 @@ def setting_names() -> list[str]:
     return sorted(ENV_PREFIX + name.upper() for name in Settings.model_fields)
 
 
+def _explain(field: str, message: str) -> str:
+    info = Settings.model_fields.get(field)
+    default = None if info is None or isinstance(info.default, SecretStr) else info.default
+    return explain(field, message, default, ENV_PREFIX)
+
+
 def unknown_settings(environ: Mapping[str, str], env_file: Path | None) -> list[str]:
     """One line per DIGEST_* name, in the environment or the .env file, that is no setting."""
-    from dotenv import dotenv_values
-
-    known = setting_names()
-    found: dict[str, str] = {}
-    if env_file is not None and env_file.is_file():
-        for name in dotenv_values(env_file):
-            found.setdefault(name, f"in {env_file}")
-    for name in environ:
-        found.setdefault(name, "in the environment")
-    problems = []
-    for name, where in found.items():
-        upper = name.upper()
-        if not upper.startswith(ENV_PREFIX) or upper in known:
-            continue
-        nearest = difflib.get_close_matches(upper, known, n=1, cutoff=0.6)
-        hint = f"did you mean {nearest[0]}?" if nearest else ".env.example lists every setting"
-        problems.append(f"{name}: no such setting; {hint} ({where})")
-    return problems
+    return unknown_names(environ, env_file, setting_names(), ENV_PREFIX)

@@ -31,11 +31,13 @@ from zoneinfo import ZoneInfo
 import schedule
 
 from digest.config import Settings
+from digest.errors import CollectionFailed
 from digest.logs import edition_context
 from digest.models import Subscriber
 
 if TYPE_CHECKING:  # `digest health` reads only the heartbeat: keep its start-up light
     from digest.db import Database
+    from digest.deliver.run import RunReport
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +51,10 @@ HEARTBEAT_MAX_AGE = timedelta(seconds=MAX_SLEEP * 4)
 RETRY_FIRST = timedelta(minutes=2)
 RETRY_MAX = timedelta(minutes=15)
 
-SendFunc = Callable[[datetime, bool, bool], bool]
+SendFunc = Callable[[datetime, bool, bool], object]
 """send(now, hourly, retry): build or reuse the edition for `now` and send what is due
-(`retry`: a further attempt at a morning whose collection failed); True when the
-collection failed and the morning wants another attempt."""
+(`retry`: a further attempt at a morning whose collection failed). CollectionFailed
+says the feeds are down: the morning is tried again unless it is already missed."""
 
 
 class Clock:
@@ -177,12 +179,15 @@ class Scheduler:
         if self.stop.is_set():
             return
         now = self.clock.now()
+        again = False
         try:
-            again = self.send(now, hourly, retry)
+            self.send(now, hourly, retry)
+        except CollectionFailed as exc:
+            log.warning("%s", exc)
+            again = not exc.missed
         except Exception:
             # One bad morning must not end the process that sends all the others.
             log.exception("scheduled run failed; the next one is still scheduled")
-            again = False
         if not hourly:
             self._plan_retry(now, again)
 
@@ -249,30 +254,23 @@ def send_due(
     hourly: bool,
     stop: threading.Event,
     retry: bool = False,
-) -> bool:
+) -> RunReport | None:
     """One scheduled send of the edition for `now`, to whoever is due and does not have it.
 
     At DIGEST_SEND_AT: subscribers without a delivery hour of their own. Hourly:
-    those whose own hour has come in their time zone. Nobody waiting: idle hours
-    neither build an edition nor record a run. Returns True when the feeds were
-    down and the morning should be tried again (until DIGEST_SEND_DEADLINE).
+    those whose own hour has come in their time zone. None when nobody is waiting,
+    so idle hours neither build an edition nor record a run. Raises CollectionFailed
+    when the feeds are down (`retry`: a further attempt at the same morning).
     """
-    from digest.errors import CollectionFailed
     from digest.job import EditionDay, run_edition
 
     due = _own_hour_reached(now) if hourly else _no_own_hour
-    day = EditionDay.of(settings, now)
-    if not db.ledger.undelivered_count(day.id, due):
-        return False
-    try:
-        report = run_edition(settings, db, now=now, due=due, stop=stop, retry=retry)
-    except CollectionFailed as exc:
-        with edition_context(day.id):
-            log.warning("%s", exc)
-        return not exc.missed
+    if not db.ledger.undelivered_count(EditionDay.of(settings, now).id, due):
+        return None
+    report = run_edition(settings, db, now=now, due=due, stop=stop, retry=retry)
     with edition_context(report.edition_id):
         log.info("%s", report.summary())
-    return False
+    return report
 
 
 def edition_sent(settings: Settings, db: Database, when: datetime) -> bool:

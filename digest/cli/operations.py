@@ -65,11 +65,12 @@ def runs(ctx: Context, limit: int) -> None:
     """List past send runs with their figures, newest first; below a run, why it failed
     and the alerts it raised. A run killed mid-way shows as interrupted once its lock
     has lapsed."""
+    recent = ctx.db.ledger.recent_runs(limit)
     click.echo(
         f"{'STARTED (UTC)':<19}  {'EDITION':<22} {'SHARD':<5} {'STATUS':<11} "
         f"{'SENT':>6} {'FAILED':>6} {'SKIPPED':>7} {'BOUNCED':>7} {'MSG/S':>6}"
     )
-    for run in ctx.db.ledger.recent_runs(limit):
+    for run in recent:
         r = run.report
         click.echo(
             f"{run.started_at:%Y-%m-%d %H:%M:%S}  {run.edition_id:<22} "

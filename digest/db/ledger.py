@@ -302,26 +302,29 @@ class Ledger:
         self.release_lock(_alert_lock(kind, day), "alerts")
 
     def recent_runs(self, limit: int = 20) -> list[RunRow]:
-        """The latest send runs, newest first."""
-        return self._runs(runs.select().order_by(runs.c.id.desc()).limit(limit))
+        """The latest send runs, newest first, as `digest runs` shows them: a run still
+        marked running whose lock has lapsed (or was taken over) was killed, and is
+        shown as interrupted."""
+        return self._runs(runs.select().order_by(runs.c.id.desc()).limit(limit), shown=True)
 
     def runs_of(self, edition_id: str) -> list[RunRow]:
         """Every run of an edition, oldest first."""
         return self._runs(runs.select().where(runs.c.edition_id == edition_id).order_by(runs.c.id))
 
-    def _runs(self, query: sa.Select) -> list[RunRow]:
+    def _runs(self, query: sa.Select, *, shown: bool = False) -> list[RunRow]:
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
-            held = {
-                name: aware(acquired)
-                for name, acquired in conn.execute(
-                    sa.select(locks.c.name, locks.c.acquired_at).where(
-                        locks.c.expires_at >= now_utc()
-                    )
-                )
-            }
+            live = sa.select(locks.c.name, locks.c.acquired_at).where(
+                locks.c.expires_at >= now_utc()
+            )
+            held = {name: aware(acquired) for name, acquired in conn.execute(live)} if shown else {}
         return [
-            record(RunRow, r, status=_shown_status(r, held), report=json.loads(r.report))
+            record(
+                RunRow,
+                r,
+                status=_shown_status(r, held) if shown else RunStatus(r.status),
+                report=json.loads(r.report),
+            )
             for r in rows
         ]
 
