@@ -14,7 +14,7 @@ from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
-from support import FeedServer, MailSink, digest_env, free_port, run_digest, spawn
+from support import FeedServer, MailSink, digest_env, free_port, invoke, spawn
 
 from digest.collect.probe import Problem, probe_feeds
 from digest.config import load_settings
@@ -57,7 +57,7 @@ def test_misspelt_settings_in_env_file_and_environment_name_the_nearest(tmp_path
     (tmp_path / ".env").write_text("DIGEST_SMTP_PROT=25\n")
     env = digest_env(tmp_path, DIGEST_SEND_CONECTIONS="8")
 
-    listed = run_digest(["subscribers", "list"], env, tmp_path)
+    listed = invoke(["subscribers", "list"], env, tmp_path)
     assert listed.returncode == 0, listed.stderr
     assert "DIGEST_SMTP_PROT: no such setting; did you mean DIGEST_SMTP_PORT?" in listed.stderr
     assert (
@@ -65,7 +65,7 @@ def test_misspelt_settings_in_env_file_and_environment_name_the_nearest(tmp_path
         in listed.stderr
     )
 
-    checked = run_digest(["check"], env, tmp_path)
+    checked = invoke(["check"], env, tmp_path)
     assert checked.returncode != 0
     fails = [line for line in checked.stdout.splitlines() if line.startswith("FAIL settings")]
     assert any("did you mean DIGEST_SMTP_PORT?" in line for line in fails), checked.stdout
@@ -84,7 +84,7 @@ def test_bad_values_are_answered_with_an_example_never_a_regular_expression(
         DIGEST_FETCH_TIMEOUT="-1",
         DIGEST_SECRET_KEY="short",
     )
-    result = run_digest(["run", "--dry-run"], env, tmp_path)
+    result = invoke(["run", "--dry-run"], env, tmp_path)
 
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
@@ -150,7 +150,7 @@ def test_import_error_lines_never_echo_raw_newlines_from_a_cell(tmp_path: Path) 
     )
     env = digest_env(tmp_path)
 
-    result = run_digest(["subscribers", "import", str(csv_file)], env, tmp_path)
+    result = invoke(["subscribers", "import", str(csv_file)], env, tmp_path)
 
     assert result.returncode == 1
     lines = result.stderr.splitlines()
@@ -175,7 +175,7 @@ def db_rows(tmp_path: Path, query: str) -> list[tuple]:
 
 def add_readers(env: dict[str, str], cwd: Path, readers: list[str] = READERS) -> None:
     for address in readers:
-        added = run_digest(["subscribers", "add", address], env, cwd)
+        added = invoke(["subscribers", "add", address], env, cwd)
         assert added.returncode == 0, added.stderr
 
 
@@ -190,19 +190,19 @@ def test_feeds_down_at_the_first_run_store_nothing_and_the_next_run_sends_everyo
     env = digest_env(tmp_path, DIGEST_FEEDS=",".join(urls), **smtp_sink.env())
     add_readers(env, tmp_path)
 
-    down = run_digest(["run", "--now", NOW], env, tmp_path)
+    down = invoke(["run", "--now", NOW], env, tmp_path)
 
     assert down.returncode == 6, down.stderr
     assert "every feed failed (2 of 2)" in down.stderr and "Traceback" not in down.stderr
     assert db_rows(tmp_path, "SELECT id FROM editions") == []
     assert db_rows(tmp_path, "SELECT state FROM deliveries") == []
     assert smtp_sink.envelopes == []
-    runs = run_digest(["runs"], env, tmp_path)
+    runs = invoke(["runs"], env, tmp_path)
     assert "failed" in runs.stdout and "every feed failed" in runs.stdout
 
     write_rss(feed_server, "one.xml", "Harbour News", FRESH, ("bridge reopens", "ferry strike"))
     write_rss(feed_server, "two.xml", "River Post", FRESH, ("festival opens", "flood warning"))
-    back = run_digest(["run", "--now", NOW], env, tmp_path)
+    back = invoke(["run", "--now", NOW], env, tmp_path)
 
     assert back.returncode == 0, back.stderr
     assert recipients(smtp_sink) == dict.fromkeys(READERS, 1)
@@ -221,7 +221,7 @@ def test_a_quiet_day_stays_quiet(
     )
     add_readers(env, tmp_path, READERS[:1])
 
-    quiet = run_digest(["run", "--now", NOW], env, tmp_path)
+    quiet = invoke(["run", "--now", NOW], env, tmp_path)
 
     assert quiet.returncode == 0, quiet.stderr
     assert "empty today" in quiet.stderr
@@ -244,7 +244,7 @@ def test_schedule_waits_out_a_feed_outage_and_sends_that_morning(
     tmp_path: Path, feed_server: FeedServer, smtp_sink: MailSink
 ) -> None:
     url = feed_server.url("late.xml")
-    # One real second is one simulated minute: the send time comes after a second.
+    # One real second is two simulated minutes: the send time comes after half a second.
     env = digest_env(
         tmp_path,
         DIGEST_FEEDS=url,
@@ -252,13 +252,13 @@ def test_schedule_waits_out_a_feed_outage_and_sends_that_morning(
         DIGEST_SEND_DEADLINE="08:00",
         DIGEST_TIMEZONE="UTC",
         DIGEST_CLOCK_START="2026-03-19T06:29:00+00:00",
-        DIGEST_CLOCK_SPEED="60",
+        DIGEST_CLOCK_SPEED="120",
         **smtp_sink.env(),
     )
     add_readers(env, tmp_path)
     process = spawn(["schedule"], env, tmp_path)
     try:
-        time.sleep(21)  # the feed comes back 20 simulated minutes after the send time
+        time.sleep(10.5)  # the feed comes back 20 simulated minutes after the send time
         write_rss(feed_server, "late.xml", "Late Courier", FRESH)
         deadline = time.monotonic() + 60
         while len(smtp_sink.envelopes) < len(READERS) and time.monotonic() < deadline:
@@ -300,7 +300,7 @@ def test_alerts_one_for_a_failed_run_one_for_a_dead_feed_none_for_a_quiet_day(
 
     # Two mornings with one feed down: the second makes it dead.
     for now in ("2026-03-19T07:00:00+00:00", "2026-03-20T07:00:00+00:00"):
-        sent = run_digest(["run", "--now", now], env, tmp_path)
+        sent = invoke(["run", "--now", now], env, tmp_path)
         assert sent.returncode == 0, sent.stderr
     dead = alerts_to(smtp_sink, "ops@example.com")
     assert len(dead) == 1, [m["Subject"] for m in dead]
@@ -311,7 +311,7 @@ def test_alerts_one_for_a_failed_run_one_for_a_dead_feed_none_for_a_quiet_day(
     # A quiet day: every feed answers, nothing new.
     write_rss(feed_server, "good.xml", "Harbour News", ["Mon, 16 Mar 2026 05:00:00 GMT"])
     write_rss(feed_server, "flaky.xml", "Flaky Wire", ["Mon, 16 Mar 2026 05:00:00 GMT"])
-    quiet = run_digest(["run", "--now", "2026-03-21T07:00:00+00:00"], env, tmp_path)
+    quiet = invoke(["run", "--now", "2026-03-21T07:00:00+00:00"], env, tmp_path)
     assert quiet.returncode == 0, quiet.stderr
     assert len(alerts_to(smtp_sink, "ops@example.com")) == 1
 
@@ -321,7 +321,7 @@ def test_alerts_one_for_a_failed_run_one_for_a_dead_feed_none_for_a_quiet_day(
     (feed_server.root / "good.xml").unlink()
     (feed_server.root / "flaky.xml").unlink()
     for _ in range(2):
-        failed = run_digest(["run", "--now", "2026-03-22T07:00:00+00:00"], env, tmp_path)
+        failed = invoke(["run", "--now", "2026-03-22T07:00:00+00:00"], env, tmp_path)
         assert failed.returncode == 6, failed.stderr
     alerts = alerts_to(smtp_sink, "ops@example.com")
     assert len(alerts) == 2, [m["Subject"] for m in alerts]
@@ -346,16 +346,16 @@ def test_feeds_add_refuses_what_cannot_be_read_unless_told_not_to_check(
     }
 
     for url, reason in bad.items():
-        refused = run_digest(["feeds", "add", url], env, tmp_path)
+        refused = invoke(["feeds", "add", url], env, tmp_path)
         assert refused.returncode != 0 and reason in refused.stderr, refused.stderr
         assert "--no-check" in refused.stderr and "Traceback" not in refused.stderr
-    added = run_digest(["feeds", "add", good], env, tmp_path)
+    added = invoke(["feeds", "add", good], env, tmp_path)
     assert added.returncode == 0, added.stderr
     assert "Harbour News" in added.stdout and "2 entries" in added.stdout
-    forced = run_digest(["feeds", "add", "--no-check", feed_server.url("gone.xml")], env, tmp_path)
+    forced = invoke(["feeds", "add", "--no-check", feed_server.url("gone.xml")], env, tmp_path)
     assert forced.returncode == 0, forced.stderr
 
-    listed = run_digest(["feeds", "list"], env, tmp_path).stdout
+    listed = invoke(["feeds", "list"], env, tmp_path).stdout
     assert good in listed and feed_server.url("gone.xml") in listed
     assert str(tmp_path / "missing.xml") not in listed
 
@@ -371,15 +371,15 @@ def test_opml_import_checks_each_feed(tmp_path: Path, feed_server: FeedServer) -
     )
     env = digest_env(tmp_path)
 
-    result = run_digest(["feeds", "import", str(opml)], env, tmp_path)
+    result = invoke(["feeds", "import", str(opml)], env, tmp_path)
 
     assert result.returncode != 0
     assert gone in result.stderr and "not found" in result.stderr
-    listed = run_digest(["feeds", "list"], env, tmp_path).stdout
+    listed = invoke(["feeds", "list"], env, tmp_path).stdout
     assert good in listed and gone not in listed
-    forced = run_digest(["feeds", "import", "--no-check", str(opml)], env, tmp_path)
+    forced = invoke(["feeds", "import", "--no-check", str(opml)], env, tmp_path)
     assert forced.returncode == 0, forced.stderr
-    assert gone in run_digest(["feeds", "list"], env, tmp_path).stdout
+    assert gone in invoke(["feeds", "list"], env, tmp_path).stdout
 
 
 def test_twenty_failing_previews_leave_a_feeds_health_unchanged(
@@ -387,7 +387,7 @@ def test_twenty_failing_previews_leave_a_feeds_health_unchanged(
 ) -> None:
     down = feed_server.url("down.xml")
     env = digest_env(tmp_path, DIGEST_FEED_DEAD_AFTER="2")
-    assert run_digest(["feeds", "add", "--no-check", down], env, tmp_path).returncode == 0
+    assert invoke(["feeds", "add", "--no-check", down], env, tmp_path).returncode == 0
     settings = load_settings(
         _env_file=None, database_url=env["DIGEST_DATABASE_URL"], feed_dead_after=2
     )
@@ -398,11 +398,11 @@ def test_twenty_failing_previews_leave_a_feeds_health_unchanged(
         )
         assert not edition.feeds[0].ok and not edition.feeds[0].dead
     for args in (["run", "--dry-run", "--now", NOW], ["feeds", "check"], ["check"]):
-        run_digest(args, env, tmp_path)
+        invoke(args, env, tmp_path)
 
     health = db_rows(tmp_path, "SELECT consecutive_failures FROM feeds")
     assert health == [(0,)]
-    listed = run_digest(["feeds", "list"], env, tmp_path).stdout
+    listed = invoke(["feeds", "list"], env, tmp_path).stdout
     assert "failing" not in listed and "dead" not in listed
 
 
@@ -421,12 +421,12 @@ def test_a_subscriber_record_that_cannot_be_used_is_skipped_and_counted(
             "UPDATE subscribers SET topics_include = '{not json' WHERE email = ?", (READERS[2],)
         )
 
-    result = run_digest(["run", "--now", NOW], env, tmp_path)
+    result = invoke(["run", "--now", NOW], env, tmp_path)
 
     assert "Traceback" not in result.stderr and "ZoneInfoNotFoundError" not in result.stderr
     assert recipients(smtp_sink) == {READERS[0]: 1}
     assert "Mars/Base" in result.stderr and "2 unusable" in result.stdout
-    runs = run_digest(["runs"], env, tmp_path).stdout
+    runs = invoke(["runs"], env, tmp_path).stdout
     assert "2 unusable" in runs
 
 
@@ -436,7 +436,7 @@ def test_a_subscriber_record_that_cannot_be_used_is_skipped_and_counted(
 def test_a_database_driver_that_is_not_installed_is_one_readable_line(tmp_path: Path) -> None:
     env = digest_env(tmp_path, DIGEST_DATABASE_URL="mysql+pymysql://digest@127.0.0.1/digest")
 
-    result = run_digest(["subscribers", "list"], env, tmp_path)
+    result = invoke(["subscribers", "list"], env, tmp_path)
 
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
@@ -444,7 +444,7 @@ def test_a_database_driver_that_is_not_installed_is_one_readable_line(tmp_path: 
     assert "pymysql" in line and "DIGEST_DATABASE_URL" in line and "pip install" in line
 
     env["DIGEST_DATABASE_URL"] = "postgresql+psycopg2://digest@127.0.0.1/digest"
-    postgres = run_digest(["subscribers", "list"], env, tmp_path)
+    postgres = invoke(["subscribers", "list"], env, tmp_path)
     if "psycopg2" in postgres.stderr:  # psycopg2 itself may be installed here
         (line,) = postgres.stderr.strip().splitlines()
         assert "digest[postgres]" in line and "postgresql+psycopg://" in line
@@ -458,14 +458,14 @@ def test_a_sqlite_url_never_creates_directories_outside_the_working_tree_unannou
     outside = tmp_path / "elsewhere" / "deep"
     env = digest_env(tmp_path, DIGEST_DATABASE_URL=f"sqlite:///{outside / 'digest.db'}")
 
-    refused = run_digest(["subscribers", "list"], env, work)
+    refused = invoke(["subscribers", "list"], env, work)
 
     assert refused.returncode != 0 and "Traceback" not in refused.stderr
     assert str(outside) in refused.stderr and "mkdir" in refused.stderr
     assert not (tmp_path / "elsewhere").exists()
 
     env["DIGEST_DATABASE_URL"] = "sqlite:///data/digest.db"
-    inside = run_digest(["subscribers", "list"], env, work)
+    inside = invoke(["subscribers", "list"], env, work)
     assert inside.returncode == 0, inside.stderr
     assert (work / "data" / "digest.db").is_file()
 
@@ -475,11 +475,11 @@ def test_a_run_killed_with_sigkill_shows_as_interrupted_once_its_lock_lapses(
 ) -> None:
     url = write_rss(feed_server, "news.xml", "Harbour News", FRESH)
     env = digest_env(
-        tmp_path, DIGEST_FEEDS=url, DIGEST_SEND_LOCK_TIMEOUT="8", **slow_smtp_sink.env()
+        tmp_path, DIGEST_FEEDS=url, DIGEST_SEND_LOCK_TIMEOUT="4", **slow_smtp_sink.env()
     )
     csv_file = tmp_path / "many.csv"
     csv_file.write_text("email\n" + "".join(f"r{n:03d}@example.com\n" for n in range(200)))
-    assert run_digest(["subscribers", "import", str(csv_file)], env, tmp_path).returncode == 0
+    assert invoke(["subscribers", "import", str(csv_file)], env, tmp_path).returncode == 0
     run = spawn(["run", "--now", NOW], env, tmp_path, output=False)
     deadline = time.monotonic() + 60
     while len(slow_smtp_sink.envelopes) < 5 and time.monotonic() < deadline:
@@ -487,8 +487,8 @@ def test_a_run_killed_with_sigkill_shows_as_interrupted_once_its_lock_lapses(
     run.send_signal(signal.SIGKILL)
     run.wait()
 
-    while_held = run_digest(["runs"], env, tmp_path).stdout
+    while_held = invoke(["runs"], env, tmp_path).stdout
     assert "running" in while_held and "interrupted" not in while_held
-    time.sleep(8.5)
-    lapsed = run_digest(["runs"], env, tmp_path).stdout
+    time.sleep(4.5)
+    lapsed = invoke(["runs"], env, tmp_path).stdout
     assert "interrupted" in lapsed and "running" not in lapsed
