@@ -54,8 +54,8 @@ _TAILS = [
     re.compile(r"\s*(?:View fullsize\s*)+$"),
     re.compile(r"^(?:\d+\s+)?Comments?$|\s+\d+\s+Comments?$"),
 ]
-# "[…]" at the end means "there is more": one ellipsis says it.
-_ELLIPSIS_MARK = re.compile(r"\s*[\[(](?:\u2026|\.\.\.)[\])]\s*$")
+# "[…]" at the end means "there is more": one ellipsis says it, after a word.
+_ELLIPSIS_MARK = re.compile(r"([.!?\u2026])?\s*[\[(](?:\u2026|\.\.\.)[\])]\s*$")
 # Squarespace galleries leave a "View fullsize" per picture anywhere in the text.
 _GALLERY = re.compile(r"(?:View fullsize\s+)+")
 # hnrss.org: links and points, no prose.
@@ -77,7 +77,7 @@ def strip_debris(text: str, limit: int) -> str:
             before = text
             for tail in _TAILS:
                 text = tail.sub("", text)
-            text = _ELLIPSIS_MARK.sub("\u2026", text)
+            text = _ELLIPSIS_MARK.sub(lambda m: m.group(1) or "\u2026", text)
             if text == before:
                 break
     if _HN.match(text) or not _WORDS.search(_URL.sub(" ", text[: limit + _TAIL_ROOM])):
