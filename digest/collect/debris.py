@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import re
 
-# Tails are only looked for when the whole text could survive the cut: past
-# that length the cut removes them anyway.
-_TAIL_ROOM = 400
 # Bylines and datelines sit in the first words.
 _HEAD_ROOM = 300
+# Tails are only looked for when the whole text could survive the cut: past
+# this much beyond it, the cut removes them anyway.
+DEBRIS_ROOM = 400 + _HEAD_ROOM
 
 _WIRE = (
     r"Reuters|AP|AFP|Bloomberg|UPI|dpa|DPA|Xinhua|IANS|PTI|ANI|AAP|CNN|Kyodo|Yonhap|TASS|"
@@ -64,15 +64,18 @@ _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _WORDS = re.compile(r"[^\W\d_]{2}")
 
 
-def strip_debris(text: str, limit: int) -> str:
-    """`text` (whitespace already folded) without the debris feeds wrap around a summary."""
-    text = _GALLERY.sub("", text)
-    if not text:
-        return text
+def strip_debris(text: str, limit: int, *, whole: bool = True) -> str:
+    """`text` (whitespace folded) without the debris feeds wrap around a summary.
+
+    `whole` is False when `text` is only the start of a longer text: its end is
+    then no tail.
+    """
+    if "View fullsize" in text:
+        text = _GALLERY.sub("", text)
     head = _HEAD.match(text[:_HEAD_ROOM])
     if head and head.end() < len(text):
         text = text[head.end() :]
-    if len(text) <= limit + _TAIL_ROOM:
+    if whole and len(text) <= limit + DEBRIS_ROOM:
         for _ in range(3):  # tails stack: "[…] Read more The post ... appeared first on ..."
             before = text
             for tail in _TAILS:
@@ -80,6 +83,7 @@ def strip_debris(text: str, limit: int) -> str:
             text = _ELLIPSIS_MARK.sub(lambda m: m.group(1) or "\u2026", text)
             if text == before:
                 break
-    if _HN.match(text) or not _WORDS.search(_URL.sub(" ", text[: limit + _TAIL_ROOM])):
+    start = text[: limit + DEBRIS_ROOM]
+    if _HN.match(text) or (_URL.search(start) and not _WORDS.search(_URL.sub(" ", start))):
         return ""
     return text.strip()
