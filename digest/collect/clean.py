@@ -29,7 +29,7 @@ _TITLE_RAW_LIMIT = 20_000
 _TITLE_WINDOW = 4 * TITLE_LIMIT
 
 # Summaries are read from the start of their markup, this much at first.
-_FIRST_CHUNK = 16_384
+_FIRST_CHUNK = 4_096
 # What the HTML parser left behind (a tag escaped three times): linear, as a tag
 # may not contain "<".
 _TAG = re.compile(r"<[^<>]*>")
@@ -44,22 +44,14 @@ _SHOUTED_TAG = re.compile(
 )
 _SENTENCE_END = re.compile(r"[.!?\u2026][\"'\u201d\u2019)]?(?=\s)")
 
-# Invisible characters that only get in the way: C0/C1 controls (line breaks become
-# spaces), zero-width spaces, BOMs, soft hyphens, bidirectional overrides.
-_INVISIBLE = dict.fromkeys(
-    [
-        *range(0x00, 0x09),
-        *range(0x0E, 0x20),
-        *range(0x7F, 0xA0),
-        *(0x00AD, 0x180E, 0x200B, 0x200E, 0x200F, *range(0x2060, 0x2065)),
-        *range(0x202A, 0x202F),
-        *range(0x2066, 0x206A),
-        *(0xFEFF, 0xFFFE, 0xFFFF),
-        *range(0xD800, 0xE000),  # lone surrogates (JSON allows them) cannot be encoded
-    ],
-    None,
+# Invisible characters that only get in the way: C0/C1 controls, zero-width spaces,
+# BOMs, soft hyphens, bidirectional overrides, and lone surrogates (JSON allows them;
+# no message could encode them). Vertical tab, form feed and NEL become spaces.
+_INVISIBLE = re.compile(
+    "[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\xad\u180e\u200b\u200e\u200f"
+    "\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ufffe\uffff\ud800-\udfff]+"
 )
-_INVISIBLE.update({0x85: " ", 0x0B: " ", 0x0C: " "})
+_BREAKS = re.compile("[\x0b\x0c\x85]")
 # Zero-width (non-)joiners carry meaning between letters (Persian, Indic scripts,
 # emoji sequences) and none anywhere else.
 _LOOSE_JOINER = re.compile(r"(?<![^\W_])[\u200c\u200d]+|[\u200c\u200d]+(?![^\W_])")
@@ -70,7 +62,7 @@ _EMOJI_JOINER = re.compile(f"(?<=[{_EMOJI}])\u200d(?=[{_EMOJI}])")
 _SKIP = ("script", "style", "noscript", "template", "iframe", "object", "svg", "head", "title")
 # Tags that end a line on screen: a space keeps the words on either side apart,
 # even when the tag is unmatched ("first</p>second").
-_BLOCK_TAG = re.compile(r"(?=</?(?:p|br|div|li|h[1-6]|tr|td|blockquote|hr)\b)", re.IGNORECASE)
+_BLOCK_TAG = re.compile(r"<(?=/?(?:p|br|div|li|h[1-6]|tr|td|blockquote|hr)\b)", re.IGNORECASE)
 _local = threading.local()
 
 
@@ -100,7 +92,7 @@ def _text_of(markup: str) -> str:
     markup = invisible_removed(markup)
     if "<" not in markup:
         return _folded(html.unescape(markup) if "&" in markup else markup)
-    data = _BLOCK_TAG.sub(" ", markup).encode("utf-8", "replace")
+    data = _BLOCK_TAG.sub(" <", markup).encode("utf-8", "replace")
     try:
         root = etree.fromstring(data, _parser())
     except etree.LxmlError:  # nothing libxml2 can call a document: no text in it either
@@ -118,7 +110,7 @@ def _folded(text: str) -> str:
 
 def invisible_removed(text: str) -> str:
     """`text` without control, zero-width and direction-override characters."""
-    text = text.translate(_INVISIBLE)
+    text = _BREAKS.sub(" ", _INVISIBLE.sub("", text))
     if "\u200c" in text or "\u200d" in text:
         text = _LOOSE_JOINER.sub("", _EMOJI_JOINER.sub("\x00", text)).replace("\x00", "\u200d")
     return text
