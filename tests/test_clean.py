@@ -160,6 +160,11 @@ SUMMARIES = [
         "Talks resume in Geneva on Monday.",
     ),
     ("Line one\r\nLine two\u2028three", "Line one Line two three"),
+    (  # Windows-1252 read as Latin-1
+        "Ministers don\x92t agree\x85 yet \x93talks\x94 go on.",
+        "Ministers don\u2019t agree\u2026 yet \u201ctalks\u201d go on.",
+    ),
+    ("Feb 17 (Reuters) - Oil prices rose on Tuesday.", "Oil prices rose on Tuesday."),
     # text that is only a link
     ("https://www.example.com/2026/02/17/story?utm_source=rss", ""),
     ('<a href="https://www.example.com/story">https://www.example.com/story</a>', ""),

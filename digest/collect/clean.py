@@ -44,14 +44,18 @@ _SHOUTED_TAG = re.compile(
 )
 _SENTENCE_END = re.compile(r"[.!?\u2026][\"'\u201d\u2019)]?(?=\s)")
 
-# Invisible characters that only get in the way: C0/C1 controls, zero-width spaces,
-# BOMs, soft hyphens, bidirectional overrides, and lone surrogates (JSON allows them;
-# no message could encode them). Vertical tab, form feed and NEL become spaces.
+# Invisible characters that only get in the way: C0 controls, zero-width spaces, BOMs,
+# soft hyphens, bidirectional overrides, and lone surrogates (JSON allows them; no
+# message could encode them). Vertical tab and form feed become spaces.
 _INVISIBLE = re.compile(
-    "[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\xad\u180e\u200b\u200e\u200f"
+    "[\x00-\x08\x0e-\x1f\x7f\xad\u180e\u200b\u200e\u200f"
     "\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ufffe\uffff\ud800-\udfff]+"
 )
-_BREAKS = re.compile("[\x0b\x0c\x85]")
+_BREAKS = re.compile("[\x0b\x0c]")
+# C1 controls in text are Windows-1252 read as Latin-1 ("don\x92t"): give them back
+# their meaning ("don’t"); the five that have none go.
+_C1 = re.compile("[\x80-\x9f]")
+_CP1252 = {c: bytes([c]).decode("cp1252", "ignore") or None for c in range(0x80, 0xA0)}
 # Zero-width (non-)joiners carry meaning between letters (Persian, Indic scripts,
 # emoji sequences) and none anywhere else.
 _LOOSE_JOINER = re.compile(r"(?<![^\W_])[\u200c\u200d]+|[\u200c\u200d]+(?![^\W_])")
@@ -111,6 +115,8 @@ def _folded(text: str) -> str:
 def invisible_removed(text: str) -> str:
     """`text` without control, zero-width and direction-override characters."""
     text = _BREAKS.sub(" ", _INVISIBLE.sub("", text))
+    if _C1.search(text):
+        text = text.translate(_CP1252)
     if "\u200c" in text or "\u200d" in text:
         text = _LOOSE_JOINER.sub("", _EMOJI_JOINER.sub("\x00", text)).replace("\x00", "\u200d")
     return text
@@ -203,7 +209,7 @@ _GENERIC = frozenset(
 )
 # "NDTV News Search Records Found 1000": a search page's title after the name.
 _SEARCH_TAIL = re.compile(
-    r"(?:\s+News)?\s+(?:Search\s+(?:Results?|Records?)|Records?\s+Found|Search)\b.*$",
+    r"(?:\s+News)?\s+Search\s+(?:Results?|Records?)\b.*$|\s+Records?\s+Found\b.*$",
     re.IGNORECASE,
 )
 _FEED_TAIL = re.compile(r"\s+(?:RSS|Atom)(?:\s+(?:Feeds?|Channel))?$", re.IGNORECASE)
@@ -221,7 +227,7 @@ def source_name(feed_title: str, feed_url: str) -> str:
     description. Without a usable title, the host name.
     """
     host = _host(feed_url)
-    title = clean_title(feed_title)[:_TITLE_WINDOW] if feed_title else ""
+    title = clean_title(feed_title) if feed_title else ""
     parts = [p.strip(" ,;-") for p in _NAME_SEPARATOR.split(title)]
     parts = [_FEED_TAIL.sub("", _SEARCH_TAIL.sub("", p)).strip() for p in parts]
     parts = [p for p in parts if p and not _is_generic(p)]

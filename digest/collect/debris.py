@@ -27,10 +27,12 @@ _DASH = r"\s*[-\u2013\u2014:]{1,2}\s*"
 _PARTICLE = r"de|van|von|da|del|al|bin|el|la|le"
 _NAME = rf"[A-Z][\w'\u2019.\-]*(?:\s+(?:[A-Z][\w'\u2019.\-]*|{_PARTICLE})){{0,4}}"
 _BYLINE = rf"By\s+{_NAME}(?:\s*(?:,|and|&)\s*{_NAME}){{0,4}}(?:,\s*(?:{_WIRE}))?\s+"
-# "DUBAI, Feb 17 (Reuters) - ", "WASHINGTON (AP) — ", "PARIS, Feb 17 - ", "(Reuters) - ".
+# "DUBAI, Feb 17 (Reuters) - ", "WASHINGTON (AP) — ", "PARIS, Feb 17 - ",
+# "Feb 17 (Reuters) - ", "(Reuters) - ".
 _DATELINE = (
     rf"(?:{_CITY}{_REGION}(?:{_DATE})?\s*\((?:{_WIRE})\){_DASH}"
     rf"|{_CITY}{_REGION}{_DATE}{_DASH}"
+    rf"|{_MONTH}\s+\d{{1,2}}\s*\((?:{_WIRE})\){_DASH}"
     rf"|\((?:{_WIRE})\){_DASH})"
 )
 _HEAD = re.compile(
