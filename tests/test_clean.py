@@ -75,6 +75,10 @@ LINKS = [
         "https://www.nytimes.com/2026/02/17/world/europe/ukraine.html?smid=tw-nytimes&smtyp=cur",
         "https://www.nytimes.com/2026/02/17/world/europe/ukraine.html",
     ),
+    (  # a link escaped twice in the feed
+        "https://www.fiercewireless.com/story/sdk/2014-03-10?id=3&amp;utm_source=rss&amp;utm_medium=rss",
+        "https://www.fiercewireless.com/story/sdk/2014-03-10?id=3",
+    ),
     (  # nothing to remove: left byte for byte, encoding and order included
         "https://example.com/search?q=caf%C3%A9+cr%C3%A8me&b=2&a=1#section-2",
         "https://example.com/search?q=caf%C3%A9+cr%C3%A8me&b=2&a=1#section-2",
@@ -281,6 +285,15 @@ SOURCES = [
     ("Example Times RSS Feed", "https://example-times.com/rss", "Example Times"),
     ("Spider-Man Fan Club", "https://spidey.example.org/feed", "Spider-Man Fan Club"),
     ("Home", "https://www.janedoe.net/feed", "janedoe.net"),
+    ("The News International", "https://www.thenews.com.pk/rss/1/1", "The News International"),
+    ("The National", "https://www.thenationalnews.com/rss", "The National"),
+    ("The Birmingham News - al.com", "https://www.al.com/news/index.rss", "The Birmingham News"),
+    (
+        "Android Headlines - Android News",
+        "https://www.androidheadlines.com/feed",
+        "Android Headlines",
+    ),
+    ("Deutsche Welle: DW.com - World", "https://rss.dw.com/rdf/rss-en-world", "Deutsche Welle"),
     ("", "https://www.example.com/feed.xml", "example.com"),
     ("The Daily Planet", "http://127.0.0.1:8080/rss.xml", "The Daily Planet"),
 ]

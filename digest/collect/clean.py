@@ -227,22 +227,24 @@ def source_name(feed_title: str, feed_url: str) -> str:
     description. Without a usable title, the host name.
     """
     host = _host(feed_url)
+    brand = _brand(host)
     title = clean_title(feed_title) if feed_title else ""
     parts = [p.strip(" ,;-") for p in _NAME_SEPARATOR.split(title)]
     parts = [_FEED_TAIL.sub("", _SEARCH_TAIL.sub("", p)).strip() for p in parts]
-    parts = [p for p in parts if p and not _is_generic(p)]
-    if not parts:
-        return host or cut(title, SOURCE_LIMIT)
-    brand = _brand(host)
-    if brand:
-        squashed = [_NON_ALNUM.sub("", p).lower() for p in parts]
-        for wanted in (brand, f"the{brand}"):
-            if wanted in squashed:
-                return cut(parts[squashed.index(wanted)], SOURCE_LIMIT)
+    squashed = [_NON_ALNUM.sub("", p).lower() for p in parts]
+    for wanted in (brand, f"the{brand}"):
+        if brand and wanted in squashed:
+            return cut(parts[squashed.index(wanted)], SOURCE_LIMIT)
+    # "AllAfrica News" on allafrica.com, "The National" on thenationalnews.com; a short
+    # brand ("al", "dw") starts too many words to tell anything.
+    if len(brand) >= 4:
         for part, flat in zip(parts, squashed, strict=True):
-            if flat.startswith(brand) and len(part.split()) <= 4:
+            if len(part.split()) <= 4 and (
+                flat.startswith(brand) or (len(flat) >= 6 and brand.startswith(flat))
+            ):
                 return cut(part, SOURCE_LIMIT)
-    return cut(parts[0], SOURCE_LIMIT)
+    parts = [p for p in parts if p and not _is_generic(p)]
+    return cut(parts[0], SOURCE_LIMIT) if parts else host or cut(title, SOURCE_LIMIT)
 
 
 def _is_generic(part: str) -> bool:

@@ -75,6 +75,8 @@ TRACKING_NAMES = frozenset(
 def is_tracking(name: str) -> bool:
     """True for a query parameter that only tracks the reader (see the lists above)."""
     name = name.strip().lower()
+    while name.startswith("amp;"):  # a link escaped twice: "?a=1&amp;utm_source=x"
+        name = name[4:]
     return name in TRACKING_NAMES or name.startswith(TRACKING_PREFIXES)
 
 
