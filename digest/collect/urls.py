@@ -1,7 +1,7 @@
 """Links without tracking, and canonical URLs so one article is recognised across feeds and runs.
 
-The tracking parameters are listed here and nowhere else: every link the
-digest shows or stores passes through `clean_url` or `canonical_url`.
+The tracking parameters are listed here and nowhere else: the collector gives
+every article the link from `clean_url` and the identity from `canonical_url`.
 """
 
 from __future__ import annotations
