@@ -23,7 +23,7 @@ from digest.collect.clean import (
 )
 from digest.collect.urls import TRACKING_NAMES, canonical_url, clean_url, is_tracking
 from digest.config import load_settings
-from digest.store import Store
+from digest.db import Database
 
 NOW = datetime(2026, 3, 19, 7, 0, tzinfo=UTC)
 
@@ -304,7 +304,9 @@ def test_source_names_read_as_names(title: str, url: str, name: str) -> None:
     assert source_name(title, url) == name
 
 
-def test_collected_articles_carry_clean_links_text_and_names(feed_server, tmp_path: Path) -> None:
+def test_collected_articles_carry_clean_links_text_and_names(
+    feed_server, tmp_path: Path, db: Database
+) -> None:
     summary = (
         "By Laila Bassam BEIRUT, Feb 17 (Reuters) - Israel struck southern Lebanon. "
         "[&amp;#8230;] Read more"
@@ -319,11 +321,7 @@ def test_collected_articles_carry_clean_links_text_and_names(feed_server, tmp_pa
         encoding="utf-8",
     )
     config = load_settings(database_url=f"sqlite:///{tmp_path / 'digest.db'}")
-    store = Store(config.database_url)
-    try:
-        result = collect([feed_server.url("wire.xml")], NOW - timedelta(days=1), NOW, store, config)
-    finally:
-        store.close()
+    result = collect([feed_server.url("wire.xml")], NOW - timedelta(days=1), NOW, db.feeds, config)
 
     (article,) = result.articles
     assert article.url == "https://www.aljazeera.com/news/strikes?id=7"

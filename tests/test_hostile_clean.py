@@ -20,7 +20,7 @@ from digest.collect import collect
 from digest.collect.clean import TITLE_LIMIT, clean_title, source_name, summarise
 from digest.collect.urls import canonical_url, clean_url
 from digest.config import load_settings
-from digest.store import Store
+from digest.db import Database
 
 NOW = datetime(2026, 3, 19, 7, 0, tzinfo=UTC)
 # Seconds for one input through every cleaner; linear cleaning needs < 0.2 s.
@@ -119,7 +119,9 @@ def test_hostile_links_are_cleaned_in_linear_time() -> None:
     assert clean_url("http://[::1") == "http://[::1"  # unparseable: left as it is
 
 
-def test_a_comment_flood_feed_is_collected_with_its_neighbours(feed_server, tmp_path: Path) -> None:
+def test_a_comment_flood_feed_is_collected_with_its_neighbours(
+    feed_server, tmp_path: Path, db: Database
+) -> None:
     """Issue 16: a 600 KB description of "<!--" made a run take 101 s."""
     flood = "&lt;!--" * 150_000
     (feed_server.root / "flood.xml").write_text(
@@ -151,19 +153,15 @@ def test_a_comment_flood_feed_is_collected_with_its_neighbours(feed_server, tmp_
         encoding="utf-8",
     )
     config = load_settings(database_url=f"sqlite:///{tmp_path / 'digest.db'}")
-    store = Store(config.database_url)
-    try:
-        began = time.perf_counter()
-        result = collect(
-            [feed_server.url("flood.xml"), feed_server.url("surrogates.json")],
-            NOW - timedelta(days=1),
-            NOW,
-            store,
-            config,
-        )
-        elapsed = time.perf_counter() - began
-    finally:
-        store.close()
+    began = time.perf_counter()
+    result = collect(
+        [feed_server.url("flood.xml"), feed_server.url("surrogates.json")],
+        NOW - timedelta(days=1),
+        NOW,
+        db.feeds,
+        config,
+    )
+    elapsed = time.perf_counter() - began
 
     assert elapsed < 10 * BUDGET, f"collection took {elapsed:.1f} s"
     articles = {a.url: a for a in result.articles}
