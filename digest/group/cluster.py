@@ -1,11 +1,16 @@
-"""Themes: average-linkage clustering of reports, with no fixed number of themes.
+"""Themes: average-linkage clustering of articles, with no fixed number of themes.
 
-Each report is a blend of two views of its words: TF-IDF (exact words and
-names) and LSA, a truncated SVD of the same matrix that lets words which travel
-together ("Titanfall", "Xbox") count as related. Average linkage merges two
-groups while their mean pairwise similarity is at least MIN_SIMILARITY, so the
-number of themes follows the day's news. Weights and threshold were tuned on
-half the labelled stories and checked on the other half (bench/group.py).
+Similarity blends two views, half and half. Meaning: the cosine of the
+articles' embeddings (embed.py), which relates "halt on strikes" to "energy
+truce". Words: TF-IDF (exact words, names and numbers, which tell apart
+stories that embeddings blur), itself blended with LSA, a truncated SVD of the
+same matrix that lets words which travel together ("Titanfall", "Xbox") count
+as related once the day is big enough to show it. Average linkage merges two
+groups only while the mean similarity of all their pairs is at least
+MIN_SIMILARITY: an article joins a theme by being close to the theme as a
+whole, not to one neighbour, so themes do not chain. Weights and threshold
+were tuned once on half the labelled stories and checked on the other half
+and on the other data sets (bench/group.py); no setting varies per data set.
 
 Up to MAX_EXACT reports are clustered exactly. Beyond that, reports that are
 already very close are first pooled by their sparse neighbours (never an
@@ -13,6 +18,8 @@ n-by-n matrix), and the pools are clustered exactly by their mean vectors.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -22,30 +29,66 @@ from scipy.spatial.distance import squareform
 from sklearn.decomposition import TruncatedSVD
 from sklearn.preprocessing import normalize
 
+MEANING_WEIGHT = 0.5
 LSA_WEIGHT = 0.8
 LSA_HALF_AT = 200
-MIN_SIMILARITY = 0.2
+MIN_SIMILARITY = 0.15
 MAX_EXACT = 4000
 MAX_DIMENSIONS = 150
 POOL_FLOORS = (0.9, 0.8, 0.7, 0.6, 0.5, 0.4)
 BLOCK = 1024
 
 
-def cluster(matrix: sp.csr_matrix, reports: np.ndarray) -> np.ndarray:
-    """A theme number for each row of a TF-IDF matrix (one row per article).
+@dataclass(frozen=True)
+class Views:
+    """Unit rows of each view of the same articles, and each view's share of the similarity."""
 
-    `reports` numbers each article's near-duplicate report: on days too big
-    to cluster article by article, reports are clustered as units.
+    words: sp.csr_matrix
+    topics: np.ndarray
+    meaning: np.ndarray
+    shares: tuple[float, float, float]
+
+    @classmethod
+    def of(cls, matrix: sp.csr_matrix, meaning: np.ndarray) -> Views:
+        words = normalize(matrix).astype(np.float32)
+        topics = _lsa(words)
+        n = words.shape[0]
+        # Few articles say little about which words travel together: lean on the
+        # words themselves until there are some hundreds.
+        lsa = LSA_WEIGHT * n / (n + LSA_HALF_AT) if topics.shape[1] else 0.0
+        rest = 1 - MEANING_WEIGHT
+        shares = (rest * (1 - lsa), rest * lsa, MEANING_WEIGHT)
+        return cls(words, topics, meaning.astype(np.float32), shares)
+
+    def similarity(self, rows: slice | np.ndarray, cols: slice | np.ndarray = slice(None)) -> np.ndarray:
+        """Blended cosine of `rows` against `cols` (dense, float32)."""
+        w, t, m = self.shares
+        out = m * (self.meaning[rows] @ self.meaning[cols].T)
+        out += w * (self.words[rows] @ self.words[cols].T).toarray()
+        if t:
+            out += t * (self.topics[rows] @ self.topics[cols].T)
+        return out
+
+    def pooled(self, members: sp.csr_matrix) -> Views:
+        """Each row of `members` (weights over articles) as one unit row per view."""
+        return Views(
+            normalize(members @ self.words).astype(np.float32),
+            normalize(members @ self.topics).astype(np.float32),
+            normalize(members @ self.meaning).astype(np.float32),
+            self.shares,
+        )
+
+
+def cluster(views: Views, reports: np.ndarray) -> np.ndarray:
+    """A theme number for each article.
+
+    `reports` numbers each article's story: on days too big to cluster
+    article by article, stories are clustered as units.
     """
-    n = matrix.shape[0]
+    n = views.words.shape[0]
     if n < 2:
         return np.zeros(n, dtype=np.int64)
-    words = normalize(matrix).astype(np.float32)
-    topics = _lsa(words)
-    # Few articles say little about which words travel together: lean on the
-    # words themselves until there are some hundreds.
-    weight = LSA_WEIGHT * n / (n + LSA_HALF_AT)
-    pools = _pool(words, topics, reports, weight)
+    pools = _pool(views, reports)
     count = int(pools.max()) + 1
     # Pools with no close neighbour at all beyond MAX_EXACT stay alone: the
     # largest pools are clustered, so memory stays bounded whatever the day.
@@ -58,9 +101,8 @@ def cluster(matrix: sp.csr_matrix, reports: np.ndarray) -> np.ndarray:
         (np.ones(kept.sum(), dtype=np.float32), (position[pools[kept]], np.flatnonzero(kept))),
         shape=(len(linked), n),
     )
-    members = normalize(members, norm="l1")  # each pool is the mean of its articles
     labels = np.empty(count, dtype=np.int64)
-    labels[linked] = _average_linkage(members @ words, members @ topics, weight)
+    labels[linked] = _average_linkage(views.pooled(members))
     alone = np.setdiff1d(np.arange(count), linked)
     labels[alone] = labels[linked].max() + 1 + np.arange(len(alone))
     return labels[pools]
@@ -81,32 +123,21 @@ def _lsa(words: sp.csr_matrix) -> np.ndarray:
     return normalize(svd.fit_transform(words[:, shared])).astype(np.float32)
 
 
-def _similarity(words: sp.csr_matrix, topics: np.ndarray, rows: slice, weight: float) -> np.ndarray:
-    word_part = (words[rows] @ words.T).toarray()
-    if topics.shape[1] == 0:
-        return word_part
-    topic_part = topics[rows] @ topics.T
-    return weight * topic_part + (1 - weight) * word_part
-
-
-def _pool(
-    words: sp.csr_matrix, topics: np.ndarray, reports: np.ndarray, weight: float
-) -> np.ndarray:
-    """Pool numbers: each article alone when few, else reports, else close reports."""
-    n = words.shape[0]
+def _pool(views: Views, reports: np.ndarray) -> np.ndarray:
+    """Pool numbers: each article alone when few, else stories, else close stories."""
+    n = views.words.shape[0]
     if n <= MAX_EXACT:
         return np.arange(n)
     count = int(reports.max()) + 1
     if count <= MAX_EXACT:
         return reports
-    members = normalize(
-        sp.csr_matrix((np.ones(n, dtype=np.float32), (reports, np.arange(n))), shape=(count, n))
+    members = sp.csr_matrix(
+        (np.ones(n, dtype=np.float32), (reports, np.arange(n))), shape=(count, n)
     )
-    words = normalize(members @ words).astype(np.float32)
-    topics = normalize(members @ topics).astype(np.float32)
+    stories = views.pooled(members)
     rows, cols, sims = [], [], []
     for start in range(0, count, BLOCK):
-        block = _similarity(words, topics, slice(start, start + BLOCK), weight)
+        block = stories.similarity(slice(start, start + BLOCK))
         r, c = np.nonzero(block >= POOL_FLOORS[-1])
         keep = c > r + start
         rows.append(r[keep] + start)
@@ -122,12 +153,12 @@ def _pool(
     return labels[reports]
 
 
-def _average_linkage(words: sp.csr_matrix, topics: np.ndarray, weight: float) -> np.ndarray:
+def _average_linkage(views: Views) -> np.ndarray:
     """Average linkage over all pairs, cut where mean similarity falls below the floor."""
-    m = words.shape[0]
+    m = views.words.shape[0]
     if m < 2:
         return np.zeros(m, dtype=np.int64)
-    similarity = _similarity(words, topics, slice(0, m), weight).astype(np.float64)
+    similarity = views.similarity(slice(0, m)).astype(np.float64)
     distance = np.clip(1.0 - similarity, 0.0, 2.0, out=similarity)
     np.fill_diagonal(distance, 0.0)
     tree = linkage(squareform(distance, checks=False), method="average")
