@@ -73,10 +73,14 @@ class Views:
         """Each row of `members` (weights over articles) as one unit row per view."""
         return Views(
             normalize(members @ self.words).astype(np.float32),
-            normalize(members @ self.topics).astype(np.float32),
+            _mean(members) @ self.topics,
             normalize(members @ self.meaning).astype(np.float32),
             self.shares,
         )
+
+
+def _mean(members: sp.csr_matrix) -> sp.csr_matrix:
+    return normalize(members, norm="l1").astype(np.float32)
 
 
 def cluster(views: Views, reports: np.ndarray) -> np.ndarray:
@@ -109,10 +113,13 @@ def cluster(views: Views, reports: np.ndarray) -> np.ndarray:
 
 
 def _lsa(words: sp.csr_matrix) -> np.ndarray:
-    """Unit vectors in a space of about sqrt(n) topics.
+    """Each article's place in a space of about sqrt(n) topics.
 
     Only terms used by two articles or more can relate words to each other,
-    so the rest are left out of the SVD (most word pairs occur once).
+    so the rest are left out of the SVD (most word pairs occur once). Rows
+    are not made unit: an article whose words lie mostly outside the day's
+    topics (a blog post among news) keeps a short vector, so it cannot look
+    close to a topic on the strength of one shared word.
     """
     n = words.shape[0]
     shared = np.flatnonzero(np.diff(words.tocsc().indptr) >= 2)
@@ -120,7 +127,7 @@ def _lsa(words: sp.csr_matrix) -> np.ndarray:
     if dimensions < 2:
         return np.zeros((n, 0), dtype=np.float32)
     svd = TruncatedSVD(dimensions, algorithm="randomized", n_iter=5, random_state=0)
-    return normalize(svd.fit_transform(words[:, shared])).astype(np.float32)
+    return svd.fit_transform(words[:, shared]).astype(np.float32)
 
 
 def _pool(views: Views, reports: np.ndarray) -> np.ndarray:
