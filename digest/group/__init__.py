@@ -91,7 +91,11 @@ def _thin(article: Article) -> bool:
 def _meaning(articles: list[Article]) -> np.ndarray:
     texts = [f"{a.title} {a.summary}"[:MEANING_CHARS] for a in articles]
     # Only the telling words: "the", "to" and "says" pull every headline together.
-    return embed([" ".join(w for w in t.split() if w.lower().strip(_EDGES) not in NOISE) for t in texts])
+    return embed([" ".join(w for w in t.split() if _telling(w)) for t in texts])
+
+
+def _telling(word: str) -> bool:
+    return word.lower().strip(_EDGES) not in NOISE
 
 
 _EDGES = ".,:;!?'\"“”‘’()[]*"
@@ -172,7 +176,11 @@ def _numbered(themes: list[Theme]) -> list[Theme]:
 
 
 def _label(labeller: Labeller, theme: Theme, position: dict[str, int]) -> str:
-    reports = [position[a.key] for a in theme.articles if a.duplicate_of is None]
+    # Every wording counts, copies too: two wordings of one story name it best.
+    titles: dict[str, int] = {}
+    for article in theme.articles:
+        titles.setdefault(" ".join(article.title.lower().split()), position[article.key])
+    reports = list(titles.values())
     words = labeller.label(reports)
     if words:
         return words

@@ -60,7 +60,7 @@ class Views:
         shares = (rest * (1 - lsa), rest * lsa, MEANING_WEIGHT)
         return cls(words, topics, meaning.astype(np.float32), shares)
 
-    def similarity(self, rows: slice | np.ndarray, cols: slice | np.ndarray = slice(None)) -> np.ndarray:
+    def similarity(self, rows: slice, cols: slice = slice(None)) -> np.ndarray:
         """Blended cosine of `rows` against `cols` (dense, float32)."""
         w, t, m = self.shares
         out = m * (self.meaning[rows] @ self.meaning[cols].T)

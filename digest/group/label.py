@@ -22,17 +22,20 @@ from digest.group.text import NOISE, SYNONYMS, stem, words
 MIN_WORDS = 2
 MAX_WORDS = 6
 SPAN_HEADLINES = 40  # headlines searched for a run: the theme's most widely carried
-IDLE_COST = 0.35  # a word carrying no score costs this share of the best word's score
+IDLE_COST = 0.5  # a word carrying no score costs this share of the best word's score
+LENGTH_COST = 0.6  # and every telling word beyond two costs this share: short labels read best
+LEAD_SHARE = 0.1  # a word of the lead headline alone counts as this much of a shared one
 
 # Words headlines use about anything: never a label's first or last word.
-GENERIC = frozenset(
-    """amid amidst after over against ahead among as via despite first second third last
-    latest top big major full more most next day days week weeks year years month time today
-    tonight people man woman told tells tell calls make makes made take takes took get gets
-    set sets move moves plan plans step steps way things know need could would will may
-    might can just still now set back bold ongoing rising growing global crucial turning
-    point new old good bad best worst big small high low""".split()
+_GENERIC_WORDS = (
+    "amid amidst after over against ahead among as via despite first second third last "
+    "latest top big major full more most next day days week weeks year years month time "
+    "today tonight people man woman told tells tell calls make makes made take takes took "
+    "get gets set sets move moves plan plans step steps way things know need could would "
+    "will may might can just still now back bold ongoing rising growing global crucial "
+    "turning point new old good bad best worst small high low"
 )
+GENERIC = frozenset(_GENERIC_WORDS.split())
 _SEGMENT = re.compile(r"\s[-–—|]\s|[:;|()\[\]\"“”?!]|,\s|\.\s")
 _TOKEN = re.compile(r"[^\W_]+(?:[.'’&-][^\W_]+)*['’]?s?")
 
@@ -69,20 +72,25 @@ class Labeller:
         return ""
 
     def _weights(self, reports: list[int]) -> dict[str, float]:
+        """Each telling word's score: how many headlines share it beyond one, times its rarity.
+
+        The lead's own words get a little score too, so a theme whose headlines
+        share one word or none is still named from its main story.
+        """
         counts: Counter[str] = Counter()
         for index in reports:
             counts.update(self._stems[index])
-        floor = 1 if len(reports) > 1 else 0
+        lead = self._stems[reports[0]]
         return {
-            term: (count - floor or 0.5) * math.log(1 + self._n / self._df[term])
-            for term, count in counts.items()
-            if term not in GENERIC and (count > floor or floor == 0 or len(reports) == 1)
+            t: (c - 1 + LEAD_SHARE * (t in lead)) * math.log(1 + self._n / self._df[t])
+            for t, c in counts.items()
+            if t not in GENERIC and (c > 1 or t in lead)
         }
 
     def _runs(self, reports: list[int], weight: dict[str, float]) -> list[tuple[float, str]]:
         """(score, text) of every run of words in these headlines worth a label."""
         best = max(weight.values())
-        out: dict[str, float] = {}
+        out: dict[str, tuple[float, str]] = {}
         for index in reports:
             for segment in _SEGMENT.split(self._texts[index]):
                 tokens = _TOKEN.findall(segment)
@@ -95,13 +103,23 @@ class Labeller:
                             continue
                         run = keys[start:end]
                         scored = set(run) & weight.keys()
-                        idle = sum(k not in weight for k in run)
-                        score = sum(weight[k] for k in scored) - IDLE_COST * best * idle
-                        if len(scored) < 2 and idle:
+                        # Small words between names ("Trump and Putin") are free.
+                        idle = sum(k not in weight and k not in NOISE for k in run)
+                        length = sum(k not in NOISE for k in run)
+                        if len(scored) < 2 and (idle or length > 1):
                             continue  # one telling word padded out: "Takes Bold Step"
-                        text = " ".join(_tidy(t) for t in tokens[start:end])
-                        out[text] = max(out.get(text, -math.inf), score)
-        return [(score, text) for text, score in out.items()]
+                        score = sum(weight[k] for k in scored) - best * (
+                            IDLE_COST * idle + LENGTH_COST * max(0, length - MIN_WORDS)
+                        )
+                        text = " ".join(tokens[start:end])
+                        text = text[:-2] if text.endswith(("'s", "’s")) else text
+                        text = text[0].upper() + text[1:]
+                        known = out.get(text.lower())
+                        # The same run written several ways: the most capitalised spelling.
+                        spelled = sum(c.isupper() for c in text)
+                        if known is None or (score, spelled) > (known[0], _capitals(known[1])):
+                            out[text.lower()] = (score, text)
+        return list(out.values())
 
     def _pairs(self, reports: list[int], ranked: list[str]) -> list[tuple[float, str]]:
         """Two telling words side by side, as a headline spells them: the fallback."""
@@ -132,6 +150,5 @@ def _telling(key: str, weight: dict[str, float]) -> bool:
     return key in weight and key not in NOISE
 
 
-def _tidy(token: str) -> str:
-    """A headline word as shown in a label: a trailing possessive dropped."""
-    return re.sub(r"['’]s?$", "", token) or token
+def _capitals(text: str) -> int:
+    return sum(c.isupper() for c in text)
