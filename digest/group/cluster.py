@@ -32,6 +32,7 @@ from sklearn.preprocessing import normalize
 MEANING_WEIGHT = 0.5
 LSA_WEIGHT = 0.8
 LSA_HALF_AT = 200
+LSA_FULL = 0.5  # an article this well described by the day's topics counts fully in them
 MIN_SIMILARITY = 0.15
 MAX_EXACT = 4000
 MAX_DIMENSIONS = 150
@@ -127,7 +128,9 @@ def _lsa(words: sp.csr_matrix) -> np.ndarray:
     if dimensions < 2:
         return np.zeros((n, 0), dtype=np.float32)
     svd = TruncatedSVD(dimensions, algorithm="randomized", n_iter=5, random_state=0)
-    return svd.fit_transform(words[:, shared]).astype(np.float32)
+    topics = svd.fit_transform(words[:, shared])
+    norms = np.linalg.norm(topics, axis=1, keepdims=True)
+    return (topics / np.maximum(norms, LSA_FULL)).astype(np.float32)
 
 
 def _pool(views: Views, reports: np.ndarray) -> np.ndarray:
