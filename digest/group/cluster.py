@@ -34,10 +34,10 @@ LSA_WEIGHT = 0.8
 LSA_HALF_AT = 200
 LSA_FULL = 0.5  # an article this well described by the day's topics counts fully in them
 MIN_SIMILARITY = 0.15
-MAX_EXACT = 4000
+MAX_EXACT = 3000
 MAX_DIMENSIONS = 150
 POOL_FLOORS = (0.9, 0.8, 0.7, 0.6, 0.5, 0.4)
-BLOCK = 1024
+BLOCK = 512
 
 
 @dataclass(frozen=True)

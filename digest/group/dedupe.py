@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from digest.group.text import numbers
@@ -24,6 +25,7 @@ TITLE_SAME = 0.6
 TITLE_NEAR = 0.3
 SUMMARY_SAME = 0.35
 MEANING_SAME = 0.85
+CHUNK = 65536
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,19 +39,21 @@ class Item:
         return self.members[0]
 
 
-def stories(articles: list[Article], meaning: np.ndarray | None = None) -> list[Item]:
+def stories(articles: list[Article], meaning: np.ndarray, titles: sp.csr_matrix) -> list[Item]:
     """Items in order of their first article; every article is in exactly one.
 
-    `meaning` holds the articles' unit embeddings, when the caller has them.
+    `meaning` holds the articles' unit embeddings, `titles` their titles' TF-IDF rows.
     """
     n = len(articles)
     if n == 0:
         return []
-    near = pairs_above(tfidf([a.title for a in articles]), TITLE_NEAR)
+    near = pairs_above(titles, TITLE_NEAR)
     same = near.data >= TITLE_SAME
-    if meaning is not None and near.nnz:
-        agree = np.einsum("ij,ij->i", meaning[near.row], meaning[near.col])
-        same |= agree >= MEANING_SAME
+    unsure = np.flatnonzero(~same)
+    for start in range(0, len(unsure), CHUNK):
+        pairs = unsure[start : start + CHUNK]
+        agree = np.einsum("ij,ij->i", meaning[near.row[pairs]], meaning[near.col[pairs]])
+        same[pairs] = agree >= MEANING_SAME
     summarised = np.array([bool(a.summary.strip()) for a in articles])
     both = summarised[near.row] & summarised[near.col]
     if both.any():
@@ -57,8 +61,11 @@ def stories(articles: list[Article], meaning: np.ndarray | None = None) -> list[
         rows, cols = near.row[both], near.col[both]
         agree = np.asarray(summaries[rows].multiply(summaries[cols]).sum(axis=1)).ravel()
         same[both] |= agree >= SUMMARY_SAME
+    # Different numbers, different items; one title without a number is a copy.
     counted = [numbers(a.title) for a in articles]
-    for pair in np.flatnonzero(same):
+    kinds = {c: i for i, c in enumerate(dict.fromkeys(counted))}
+    kind = np.array([kinds[c] for c in counted])
+    for pair in np.flatnonzero(same & (kind[near.row] != kind[near.col])):
         first, second = counted[near.row[pair]], counted[near.col[pair]]
         same[pair] = first <= second or second <= first
     graph = near.copy()

@@ -21,7 +21,7 @@ from digest.group.text import NOISE, SYNONYMS, stem, words
 
 MIN_WORDS = 2
 MAX_WORDS = 6
-SPAN_HEADLINES = 40  # headlines searched for a run: the theme's most widely carried
+SPAN_HEADLINES = 20  # headlines searched for a run: the theme's most widely carried
 IDLE_COST = 0.5  # a word carrying no score costs this share of the best word's score
 LENGTH_COST = 0.6  # and every telling word beyond two costs this share: short labels read best
 LEAD_SHARE = 0.1  # a word of the lead headline alone counts as this much of a shared one
@@ -63,7 +63,7 @@ class Labeller:
             return ""
         candidates = self._runs(reports[:SPAN_HEADLINES], weight)
         ranked = sorted(weight, key=lambda s: (-weight[s], s))
-        candidates.extend(self._pairs(reports, ranked))
+        candidates.extend(self._pairs(reports[:SPAN_HEADLINES], ranked))
         for _, text in sorted(candidates, key=lambda c: (-c[0], len(c[1]), c[1])):
             key = text.lower()
             if key not in self._taken:

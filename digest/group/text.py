@@ -100,10 +100,15 @@ _NUMBER = re.compile(
 )
 
 
+_MAYBE_NUMBER = re.compile(r"\d|\b[IVX]+\b")
+
+
 def numbers(text: str) -> frozenset[str]:
     """The numbers a title carries ("Week 2", "Part II", "rc1", "2025"), lower-cased.
 
     Two posts whose titles carry different numbers are different items,
     however alike their words: Part I and Part II, rc1 and rc2.
     """
+    if not _MAYBE_NUMBER.search(text):
+        return frozenset()
     return frozenset(m.group(0).lower() for m in _NUMBER.finditer(text.replace("Part ", "part ")))
