@@ -128,7 +128,8 @@ def _lsa(words: sp.csr_matrix) -> np.ndarray:
     if dimensions < 2:
         return np.zeros((n, 0), dtype=np.float32)
     svd = TruncatedSVD(dimensions, algorithm="randomized", n_iter=5, random_state=0)
-    topics = svd.fit_transform(words[:, shared])
+    with np.errstate(divide="ignore", invalid="ignore"):  # a day of identical texts
+        topics = svd.fit_transform(words[:, shared])
     norms = np.linalg.norm(topics, axis=1, keepdims=True)
     return (topics / np.maximum(norms, LSA_FULL)).astype(np.float32)
 
