@@ -8,9 +8,10 @@ same matrix that lets words which travel together ("Titanfall", "Xbox") count
 as related once the day is big enough to show it. Average linkage merges two
 groups only while the mean similarity of all their pairs is at least
 MIN_SIMILARITY: an article joins a theme by being close to the theme as a
-whole, not to one neighbour, so themes do not chain. Weights and threshold
-were tuned once on half the labelled stories and checked on the other half
-and on the other data sets (bench/group.py); no setting varies per data set.
+whole, not to one neighbour, so themes do not chain. Themes of one broader
+subject are then merged at a second level (`_merge_themes`). Weights and
+thresholds are one configuration for every day, checked on held-out stories
+and other data sets (bench/group.py).
 
 Up to MAX_EXACT reports are clustered exactly. Beyond that, reports that are
 already very close are first pooled by their sparse neighbours (never an
@@ -32,8 +33,10 @@ from sklearn.preprocessing import normalize
 MEANING_WEIGHT = 0.5
 LSA_WEIGHT = 0.8
 LSA_HALF_AT = 200
-LSA_FULL = 0.5  # an article this well described by the day's topics counts fully in them
+LSA_FULL = 0.3  # an article this well described by the day's topics counts fully in them
 MIN_SIMILARITY = 0.15
+THEME_MERGE = 0.2  # themes whose centres are this alike share one heading
+MERGE_SIZE = 3  # themes smaller than this are never merged into broader ones
 MAX_EXACT = 3000
 MAX_DIMENSIONS = 150
 POOL_FLOORS = (0.9, 0.8, 0.7, 0.6, 0.5, 0.4)
@@ -110,7 +113,43 @@ def cluster(views: Views, reports: np.ndarray) -> np.ndarray:
     labels[linked] = _average_linkage(views.pooled(members))
     alone = np.setdiff1d(np.arange(count), linked)
     labels[alone] = labels[linked].max() + 1 + np.arange(len(alone))
-    return labels[pools]
+    return _merge_themes(views, pools, labels)[pools]
+
+
+def _merge_themes(views: Views, pools: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Theme numbers with themes on one broader subject merged: a second, looser level.
+
+    Average linkage over articles keeps each theme tight; an editor's heading
+    is often broader (Iran's talks in Geneva and Iran closing the Strait of
+    Hormuz during them). Themes of MERGE_SIZE articles or more whose centres
+    (the mean of their articles, each view made unit) are at least THEME_MERGE
+    alike, on average over all pairs, are merged. Single articles and pairs
+    never are: one chance word must not pull them under a broad heading.
+    """
+    article_labels = labels[pools]
+    sizes = np.bincount(article_labels)
+    themes = np.flatnonzero(sizes >= MERGE_SIZE)
+    if len(themes) < 2:
+        return labels
+    position = np.full(len(sizes), -1)
+    position[themes] = np.arange(len(themes))
+    keep = position[article_labels] >= 0
+    members = sp.csr_matrix(
+        (
+            np.ones(keep.sum(), dtype=np.float32),
+            (position[article_labels[keep]], np.flatnonzero(keep)),
+        ),
+        shape=(len(themes), len(article_labels)),
+    )
+    centres = views.pooled(members)
+    similarity = centres.similarity(slice(None)).astype(np.float64)
+    distance = np.clip(1.0 - similarity, 0.0, 2.0)
+    np.fill_diagonal(distance, 0.0)
+    tree = linkage(squareform(distance, checks=False), method="average")
+    merged = fcluster(tree, t=1.0 - THEME_MERGE, criterion="distance") - 1
+    new = np.arange(len(sizes)) + merged.max() + 1
+    new[themes] = merged
+    return new[labels]
 
 
 def _lsa(words: sp.csr_matrix) -> np.ndarray:
