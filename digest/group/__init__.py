@@ -14,6 +14,7 @@ put in a fixed order first and every step is seeded.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -95,6 +96,7 @@ def _meaning(articles: list[Article]) -> np.ndarray:
     return embed([" ".join(w for w in t.split() if _telling(w)) for t in texts])
 
 
+@lru_cache(maxsize=65536)
 def _telling(word: str) -> bool:
     return word.lower().strip(_EDGES) not in NOISE
 

@@ -50,6 +50,7 @@ NOISE = ENGLISH_STOP_WORDS | {
 }
 
 
+@lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     """A light, predictable stem: enough to join 'recalls'/'recall', 'Malaysia's'/'Malaysia'."""
     word = _POSSESSIVE.sub("", word)
