@@ -33,11 +33,11 @@ _GENERIC_WORDS = (
     "today tonight people man woman told tells tell calls make makes made take takes took "
     "get gets set sets move moves plan plans step steps way things know need could would "
     "will may might can just still now back bold ongoing rising growing global crucial "
-    "turning point new old good bad best worst small high low"
+    "turning point new old good bad best worst small high low vs taking making getting"
 )
 GENERIC = frozenset(_GENERIC_WORDS.split())
 _SEGMENT = re.compile(r"\s[-–—|]\s|[:;|()\[\]\"“”?!]|,\s|\.\s")
-_TOKEN = re.compile(r"[^\W_]+(?:[.'’&-][^\W_]+)*['’]?s?")
+_TOKEN = re.compile(r"[^\W_]+(?:[.'’&-][^\W_]+)*(?:['’]s)?")
 
 
 class Labeller:
@@ -111,7 +111,7 @@ class Labeller:
                         score = sum(weight[k] for k in scored) - best * (
                             IDLE_COST * idle + LENGTH_COST * max(0, length - MIN_WORDS)
                         )
-                        text = " ".join(tokens[start:end])
+                        text = " ".join(tokens[start:end]).strip("'’")
                         text = text[:-2] if text.endswith(("'s", "’s")) else text
                         text = text[0].upper() + text[1:]
                         known = out.get(text.lower())
