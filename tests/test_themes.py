@@ -35,7 +35,9 @@ _spec.loader.exec_module(bench)
 
 
 def _words(text: str) -> set[str]:
-    return {w.lower() for w in _WORD.findall(text)}
+    """Each word, lower-cased, with and without a possessive ("Women's" gives "women" too)."""
+    found = {w.lower() for w in _WORD.findall(text)}
+    return found | {re.sub(r"['’]s$", "", w) for w in found}
 
 
 def _days() -> dict[str, list[Article]]:
