@@ -38,7 +38,7 @@ MIN_SIMILARITY = 0.14
 THEME_MERGE = 0.2  # themes whose centres are this alike share one heading
 MERGE_SIZE = 3  # themes smaller than this are never merged into broader ones
 MAX_EXACT = 3000
-MAX_DIMENSIONS = 150
+MAX_DIMENSIONS = 100
 POOL_FLOORS = (0.9, 0.8, 0.7, 0.6, 0.5, 0.4)
 BLOCK = 512
 
