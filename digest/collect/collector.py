@@ -12,11 +12,12 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
+from digest.collect.clean import source_name
 from digest.collect.fetch import Fetcher, FetchError
 from digest.collect.parse import FeedParseError, ParsedFeed, feed_from_json, feed_to_json
 from digest.collect.pool import ParsePool
+from digest.collect.urls import clean_url
 from digest.config import Settings
 from digest.db.feeds import FeedOutcome, FeedRepository
 from digest.models import Article, FeedReport
@@ -192,7 +193,7 @@ def _assemble(
         if result.parsed is None:
             continue
         report = result.report
-        source = report.title or urlsplit(report.url).hostname or report.url
+        source = source_name(report.title, report.url) or report.url
         for entry in result.parsed.entries:
             dated = entry.key not in first_seen
             published = entry.published if dated else first_seen[entry.key]
@@ -207,7 +208,7 @@ def _assemble(
             article = Article(
                 key=key,
                 title=entry.title,
-                url=entry.url,
+                url=clean_url(entry.url),
                 source=source,
                 feed_url=report.url,
                 published=published,  # type: ignore[arg-type]
