@@ -14,7 +14,7 @@ from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
-from support import FeedServer, MailSink, digest_env, free_port, invoke, spawn
+from support import FeedServer, MailSink, digest_env, free_port, invoke, serving, spawn
 
 from digest.collect.probe import Problem, probe_feeds
 from digest.config import load_settings
@@ -492,3 +492,33 @@ def test_a_run_killed_with_sigkill_shows_as_interrupted_once_its_lock_lapses(
     time.sleep(4.5)
     lapsed = invoke(["runs"], env, tmp_path).stdout
     assert "interrupted" in lapsed and "running" not in lapsed
+
+
+def test_a_partial_run_and_many_bounces_alert_the_operator_once(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    url = write_rss(feed_server, "news.xml", "Harbour News", FRESH)
+    gone = {"gone1@example.com", "gone2@example.com"}  # refused for good: bounced
+    busy = "busy@example.com"  # refused for now: without the edition, a partial run
+    with serving(refuse=gone, defer={busy}) as sink:
+        env = digest_env(
+            tmp_path,
+            DIGEST_FEEDS=url,
+            DIGEST_ALERT_TO="ops@example.com",
+            DIGEST_ALERT_BOUNCES="2",
+            DIGEST_BOUNCE_THRESHOLD="1",
+            DIGEST_SEND_ATTEMPTS="1",
+            **sink.env(),
+        )
+        add_readers(env, tmp_path, [READERS[0], busy, *sorted(gone)])
+
+        partial = invoke(["run", "--now", NOW], env, tmp_path)
+
+        assert partial.returncode == 3, partial.stderr
+        subjects = sorted(m["Subject"] for m in alerts_to(sink, "ops@example.com"))
+        assert len(subjects) == 2, subjects
+        assert "2 addresses bounced" in subjects[0] and "was partial" in subjects[1]
+        for alert in alerts_to(sink, "ops@example.com"):
+            assert "gone" not in alert.get_content() and busy not in alert.get_content()
+        runs = invoke(["runs"], env, tmp_path).stdout
+        assert "was partial" in runs and "emailed to DIGEST_ALERT_TO" in runs
