@@ -10,6 +10,7 @@ retried with exponential backoff and jitter; 5xx is final for that subscriber.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import socket
 import ssl
@@ -27,6 +28,10 @@ class SMTPUnavailable(DigestError):
     """The SMTP server could not be reached or refused the login."""
 
 
+class SecurityMismatch(SMTPUnavailable, aiosmtplib.SMTPException):
+    """DIGEST_SMTP_SECURITY does not match what the server speaks on that port."""
+
+
 @dataclass
 class Outgoing:
     """One message on its way to one subscriber."""
@@ -36,6 +41,18 @@ class Outgoing:
     data: bytes
     attempts: int = 0
     smtputf8: bool = False
+    unanswered: int = 0  # attempts whose message data got no reply, even after a second wait
+
+
+class SendResult(DeliveryResult):
+    """A message's final outcome, plus whether the server may have it although it never said.
+
+    `uncertain`: the message data went out but no reply came, even after a second
+    wait, and the one resend allowed per run got no 250 either. The server may have
+    taken it; the job records it as such so that no later run sends it again.
+    """
+
+    uncertain: bool = False
 
 
 @dataclass(frozen=True)
@@ -46,6 +63,15 @@ class Verdict:
     permanent: bool
     bounce: bool = False  # the address itself was refused for good (counts toward bouncing)
     reconnect: bool = False  # the connection is unusable or in an unknown state
+    unanswered: bool = False  # the message data was sent and no reply came: it may be delivered
+
+
+class MessageTooLarge(Exception):
+    """One message is over DIGEST_MAX_MESSAGE_BYTES or the server's SIZE: it alone fails."""
+
+
+class _Unanswered(Exception):
+    """The server sent no reply to the end of the message data within two waits."""
 
 
 class SenderRefused(DigestError):
@@ -58,6 +84,10 @@ def classify(exc: BaseException) -> Verdict:
     Raises SenderRefused when the sender itself is refused for good, and re-raises
     anything that is not an SMTP or network error.
     """
+    if isinstance(exc, MessageTooLarge):
+        return Verdict(str(exc), permanent=True)
+    if isinstance(exc, _Unanswered):
+        return Verdict(str(exc), permanent=False, reconnect=True, unanswered=True)
     if isinstance(exc, _Reconnecting):
         return Verdict(f"cannot reconnect: {exc.__cause__}", permanent=False, reconnect=True)
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
@@ -68,6 +98,9 @@ def classify(exc: BaseException) -> Verdict:
             bounce=refusal.code >= 500,
             reconnect=refusal.code == 421,
         )
+    if isinstance(exc, aiosmtplib.SMTPSenderRefused) and _about_size(exc):
+        # MAIL FROM carries SIZE=: a 552 there is about this message, not the sender.
+        return Verdict(f"{exc.code} {exc.message} (message too large for the server)", True)
     if isinstance(exc, aiosmtplib.SMTPSenderRefused) and exc.code >= 500:
         # Not about any subscriber: failing them all for good would be wrong.
         raise SenderRefused(
@@ -89,6 +122,10 @@ def classify(exc: BaseException) -> Verdict:
     if isinstance(exc, aiosmtplib.SMTPException | OSError | asyncio.TimeoutError):
         return Verdict(f"connection lost: {exc or type(exc).__name__}", False, reconnect=True)
     raise exc
+
+
+def _about_size(exc: aiosmtplib.SMTPSenderRefused) -> bool:
+    return exc.code == 552 or "5.3.4" in exc.message or "size" in exc.message.lower()
 
 
 def backoff(settings: Settings, attempt: int) -> float:
@@ -130,10 +167,52 @@ async def connect(settings: Settings) -> aiosmtplib.SMTP:
         local_hostname=_local_hostname(),
         tls_context=ssl.create_default_context() if s.smtp_security != "none" else None,
     )
-    await client.connect()
+    try:
+        await client.connect()
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        mismatch = _security_mismatch(s, exc)
+        if mismatch:
+            raise SecurityMismatch(mismatch) from None
+        raise
     if s.smtp_username:
         await client.login(s.smtp_username, s.smtp_password.get_secret_value())
     return client
+
+
+def _security_mismatch(settings: Settings, exc: BaseException) -> str | None:
+    """Say so when DIGEST_SMTP_SECURITY does not match what the server on that port speaks."""
+    port = settings.effective_smtp_port
+    text = str(exc)
+    causes = [exc]
+    while causes[-1].__cause__ is not None and len(causes) < 5:
+        causes.append(causes[-1].__cause__)
+    if settings.smtp_security == "starttls":
+        if "STARTTLS extension not supported" in text:
+            return (
+                f"the server does not offer STARTTLS on port {port}; use "
+                "DIGEST_SMTP_SECURITY=tls if it expects TLS from the first byte (usually port "
+                "465), or DIGEST_SMTP_SECURITY=none on a trusted network"
+            )
+        if (isinstance(exc, aiosmtplib.SMTPConnectTimeoutError) and "ready message" in text) or (
+            isinstance(exc, aiosmtplib.SMTPConnectError) and "Unexpected EOF" in text
+        ):
+            return (
+                f"the server does not offer STARTTLS on port {port}: it sent no plain-text "
+                "greeting, so it expects TLS from the first byte; use DIGEST_SMTP_SECURITY=tls"
+            )
+    if settings.smtp_security == "tls":
+        for cause in causes:
+            if isinstance(cause, ssl.SSLCertVerificationError):
+                return None
+            if isinstance(cause, ssl.SSLError) and any(
+                mark in str(cause) for mark in ("WRONG_VERSION_NUMBER", "wrong version number",
+                                                "record layer", "packet length too long")
+            ):  # fmt: skip
+                return (
+                    f"the server on port {port} answers in plain text, not TLS; use "
+                    "DIGEST_SMTP_SECURITY=starttls (usually port 587), or none"
+                )
+    return None
 
 
 class _Connection:
@@ -156,11 +235,8 @@ class _Connection:
                 client = await self.open()
             except (aiosmtplib.SMTPException, OSError) as exc:
                 raise _Reconnecting() from exc
-        options = ["SMTPUTF8"] if job.smtputf8 else None
         self.sent += 1
-        await client.sendmail(
-            self.settings.from_address, [job.email], job.data, mail_options=options
-        )
+        await _transaction(client, self.settings, job)
         if self.sent >= self.settings.send_messages_per_connection:
             await self.close()
 
@@ -236,6 +312,8 @@ class Sender:
         s = self.settings
         try:
             await self._connections[0].open()
+        except SecurityMismatch as exc:
+            raise SMTPUnavailable(str(exc)) from None
         except aiosmtplib.SMTPAuthenticationError as exc:
             raise SMTPUnavailable(
                 f"SMTP login as {s.smtp_username!r} refused ({exc.code}); "
@@ -272,7 +350,11 @@ class Sender:
             await self._finish(job)
 
     async def _failed(self, job: Outgoing, verdict: Verdict) -> None:
-        if verdict.permanent or job.attempts >= self.settings.send_attempts:
+        # After an unanswered attempt (the server may have the message), one resend only.
+        retry = not verdict.permanent and job.attempts < self.settings.send_attempts
+        retry = retry and not job.unanswered
+        job.unanswered += verdict.unanswered
+        if not retry:
             await self._finish(job, verdict)
             return
         self.on_retry(job, verdict)
@@ -287,7 +369,7 @@ class Sender:
     async def _finish(self, job: Outgoing, verdict: Verdict | None = None) -> None:
         """Report the final result of one message (after any retries)."""
         await self.on_outcome(
-            DeliveryResult(
+            SendResult(
                 email=job.email,
                 ok=verdict is None,
                 message_id=job.message_id,
@@ -295,6 +377,7 @@ class Sender:
                 permanent=verdict.permanent if verdict else False,
                 bounce=verdict.bounce if verdict else False,
                 attempts=job.attempts,
+                uncertain=verdict is not None and job.unanswered > 0,
             )
         )
         self._outstanding -= 1
@@ -313,6 +396,57 @@ async def _cancel_all(tasks: list[asyncio.Task]) -> None:
         for task in pending:
             task.cancel()
         _, pending = await asyncio.wait(pending, timeout=0.5)
+
+
+async def _transaction(client: aiosmtplib.SMTP, settings: Settings, job: Outgoing) -> None:
+    """One message to one recipient: aiosmtplib's sendmail steps (EHLO if needed, MAIL with
+    SIZE=, RCPT, DATA, RSET after a refusal), with two changes.
+
+    A message over DIGEST_MAX_MESSAGE_BYTES or the server's SIZE fails alone, before
+    MAIL. DATA gets twice DIGEST_SMTP_TIMEOUT: a relay that answers late is waited
+    for once more rather than sent the message again; if it still has not answered,
+    it may have the message (`_Unanswered`). That covers the wait for DATA's 354 too
+    (aiosmtplib sends the data in the same step), so it errs on the side of one copy.
+    """
+    if client.is_ehlo_or_helo_needed:
+        await client.ehlo()
+    limit = settings.max_message_bytes
+    server_limit = int(client.esmtp_extensions.get("size") or 0)
+    if 0 < server_limit < limit:
+        limit = server_limit
+    if len(job.data) > limit:
+        source = "the server's SIZE" if limit == server_limit else "DIGEST_MAX_MESSAGE_BYTES"
+        raise MessageTooLarge(
+            f"message is {len(job.data):,} bytes, over {source} ({limit:,}); not sent "
+            "(an oversized title or summary? check the feeds, or raise the limit)"
+        )
+    options = []
+    encoding = "ascii"
+    if job.smtputf8:
+        if not client.supports_extension("smtputf8"):
+            raise aiosmtplib.SMTPNotSupported("SMTPUTF8 is not supported by this server")
+        options, encoding = ["SMTPUTF8"], "utf-8"
+    if client.supports_extension("size"):
+        options.insert(0, f"SIZE={len(job.data)}")
+    timeout = settings.smtp_timeout
+    try:
+        await client.mail(settings.from_address, options=options, encoding=encoding,
+                          timeout=timeout)  # fmt: skip
+        try:
+            await client.rcpt(job.email, encoding=encoding, timeout=timeout)
+        except aiosmtplib.SMTPRecipientRefused as exc:
+            raise aiosmtplib.SMTPRecipientsRefused([exc]) from None
+        try:
+            await client.data(job.data, timeout=2 * timeout)
+        except aiosmtplib.SMTPTimeoutError:
+            raise _Unanswered(
+                f"no reply to the message data within 2 x DIGEST_SMTP_TIMEOUT "
+                f"({2 * timeout:g} s): the server may have it"
+            ) from None
+    except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
+        with contextlib.suppress(ConnectionError, aiosmtplib.SMTPException):
+            await client.rset(timeout=timeout)  # the refusal is what matters
+        raise
 
 
 @cache
