@@ -2,7 +2,8 @@
 
 `message` builds each distinct rendering once and fills it per subscriber;
 `dkim` signs the final bytes; `sender` sends them over a pool of reused
-connections with a pace limit and retries. Which subscribers get what, and
+connections with a pace limit and retries; `transport` connects and runs one
+message's SMTP transaction. Which subscribers get what, and
 remembering it, is the job's part (`digest.job`).
 """
 
@@ -16,7 +17,8 @@ from digest.deliver.message import (
     new_message_id,
     standin,
 )
-from digest.deliver.sender import Outgoing, Sender, SMTPUnavailable, Verdict, classify, connect
+from digest.deliver.sender import Outgoing, Sender, SendResult, Verdict, classify
+from digest.deliver.transport import SMTPUnavailable, connect
 from digest.models import RenderedDigest, Subscriber
 
 __all__ = [
@@ -24,6 +26,7 @@ __all__ = [
     "MessageTemplate",
     "Outgoing",
     "SMTPUnavailable",
+    "SendResult",
     "Sender",
     "Verdict",
     "build_message",
