@@ -6,6 +6,7 @@ import asyncio
 import email
 import email.policy
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -25,6 +26,22 @@ SAMPLE_FEEDS = REPO / "digest" / "sample_feeds"
 SAMPLE_NOW = "2026-03-19T07:00:00+00:00"
 
 
+_EMPTY_ENCODED_WORD = re.compile(rb"=\?[^?\s]*\?[qQbB]\?\?=")
+
+
+def subject_defect(raw: bytes) -> str | None:
+    """What is wrong with a received message's Subject, if anything (issue 14: no empty
+    encoded word, no doubled space once decoded). Every test sink refuses such a message."""
+    head = raw.partition(b"\r\n\r\n")[0]
+    if _EMPTY_ENCODED_WORD.search(head):
+        return "an empty encoded word in the headers"
+    message = email.message_from_bytes(head + b"\r\n\r\n", policy=email.policy.default)
+    subject = str(message.get("Subject", ""))
+    if "  " in subject or subject != subject.strip():
+        return f"a doubled or stray space in the subject {subject!r}"
+    return None
+
+
 @dataclass
 class MailSink:
     """What a real aiosmtpd server on loopback received."""
@@ -35,6 +52,9 @@ class MailSink:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_DATA(self, server, session, envelope):
+        defect = subject_defect(envelope.original_content)
+        if defect:
+            return f"554 5.6.0 {defect}"
         with self.lock:
             self.envelopes.append((list(envelope.rcpt_tos), envelope.original_content))
         return "250 OK"

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
-from conftest import free_port
+from conftest import free_port, subject_defect
 
 
 @dataclass
@@ -84,6 +84,10 @@ class FaultySink:
                 # Like a server shutting down: the reply, then the connection closes.
                 asyncio.get_running_loop().call_soon(server.transport.close)
             return reply
+        defect = subject_defect(envelope.original_content)
+        if defect:
+            self.faults_injected["bad-subject"] += 1
+            return f"554 5.6.0 {defect}"
         session.accepted += 1
         with self.lock:
             self.envelopes.append((list(envelope.rcpt_tos), envelope.original_content))

@@ -173,7 +173,8 @@ class Signer:
     def __init__(self, keys: Sequence[Key], domain: str) -> None:
         self.keys = tuple(sorted(keys, key=lambda k: k.algorithm == b"rsa-sha256"))
         self.domain = domain.encode()
-        self._h = b"h=" + b":".join(SIGNED_HEADERS) + b";"
+        names = [b":".join(SIGNED_HEADERS[i : i + 4]) for i in range(0, len(SIGNED_HEADERS), 4)]
+        self._h = b"h=" + (b":" + CRLF + b"  ").join(names) + b";"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Signer | None:
