@@ -53,6 +53,7 @@ SIGNED_HEADERS = (
 )
 CRLF = b"\r\n"
 _SHA256 = utils.Prehashed(hashes.SHA256())
+_T, _BH = b"\x00t\x00", b"\x00bh\x00"  # stand-ins in a signature header made once per key
 
 
 def canonical_body(body: bytes) -> bytes:
@@ -175,6 +176,8 @@ class Signer:
         self.domain = domain.encode()
         names = [b":".join(SIGNED_HEADERS[i : i + 4]) for i in range(0, len(SIGNED_HEADERS), 4)]
         self._h = b"h=" + (b":" + CRLF + b"  ").join(names) + b";"
+        self._headers = [self._signature_header(key) for key in self.keys]
+        self._canonical: dict[tuple[bytes, bytes], bytes] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Signer | None:
@@ -203,38 +206,57 @@ class Signer:
         if body_hash is None:
             body = message[end + 4 :] if end >= 0 else b""
             body_hash = base64.b64encode(hashlib.sha256(canonical_body(body)).digest())
-        signed = _signed_header_data(head)
+        signed = self._signed_header_data(head)
         stamp = str(int(time.time())).encode()
         out = []
-        for key in self.keys:
-            unsigned = (
-                b"DKIM-Signature: v=1; a=" + key.algorithm + b"; c=relaxed/relaxed; d="
-                + self.domain + b"; s=" + key.selector + b";" + CRLF
-                + b" t=" + stamp + b"; " + self._h + CRLF
-                + b" bh=" + body_hash + b";" + CRLF
-                + b" b="
-            )  # fmt: skip
-            name, value = Relaxed.canonicalize_headers([(b"DKIM-Signature", unsigned[15:])])[0]
+        for key, (unsigned, canonical) in zip(self.keys, self._headers, strict=True):
             hasher = hashlib.sha256(signed)
-            hasher.update(name + b":" + value.rstrip())
-            out.append(unsigned + _fold_base64(key.sign(hasher)) + CRLF)
+            hasher.update(canonical.replace(_T, stamp).replace(_BH, body_hash))
+            header = unsigned.replace(_T, stamp).replace(_BH, body_hash)
+            out.append(header + _fold_base64(key.sign(hasher)) + CRLF)
         return b"".join(reversed(out)) + message
 
+    def _signature_header(self, key: Key) -> tuple[bytes, bytes]:
+        """A key's DKIM-Signature header up to b=, with stand-ins for t= and bh=, and its
+        relaxed canonical form (the stand-ins and their values have no white space, so
+        canonicalising once and filling in later is exact)."""
+        unsigned = (
+            b"DKIM-Signature: v=1; a=" + key.algorithm + b"; c=relaxed/relaxed; d="
+            + self.domain + b"; s=" + key.selector + b";" + CRLF
+            + b" t=" + _T + b"; " + self._h + CRLF
+            + b" bh=" + _BH + b";" + CRLF
+            + b" b="
+        )  # fmt: skip
+        name, value = Relaxed.canonicalize_headers([(b"DKIM-Signature", unsigned[15:])])[0]
+        return unsigned, name + b":" + value.rstrip()
 
-def _signed_header_data(head: bytes) -> bytes:
-    """The relaxed canonical form of the signed headers, in h= order (the last instance of a
-    repeated header, as dkimpy's verifier picks it)."""
-    fields: dict[bytes, bytes] = {}
-    name = b""
-    for line in head.split(CRLF):
-        if line[:1] in (b" ", b"\t"):
-            fields[name] += CRLF + line
-        elif line:
-            raw_name, _, value = line.partition(b":")
-            name = raw_name.lower().rstrip()
-            fields[name] = value
-    picked = [(n, fields[n]) for n in SIGNED_HEADERS if n in fields]
-    return b"".join(n + b":" + v for n, v in Relaxed.canonicalize_headers(picked))
+    def _signed_header_data(self, head: bytes) -> bytes:
+        """The relaxed canonical form of the signed headers, in h= order (the last instance
+        of a repeated header, as dkimpy's verifier picks it). A rendering's headers are
+        the same for every copy, so their canonical forms are remembered."""
+        fields: dict[bytes, bytes] = {}
+        name = b""
+        for line in head.split(CRLF):
+            if line[:1] in (b" ", b"\t"):
+                fields[name] += CRLF + line
+            elif line:
+                raw_name, _, value = line.partition(b":")
+                name = raw_name.lower().rstrip()
+                fields[name] = value
+        cache = self._canonical
+        if len(cache) > 4096:
+            cache.clear()
+        parts = []
+        for name in SIGNED_HEADERS:
+            value = fields.get(name)
+            if value is None:
+                continue
+            canonical = cache.get((name, value))
+            if canonical is None:
+                canonical = b":".join(Relaxed.canonicalize_headers([(name, value)])[0])
+                cache[name, value] = canonical
+            parts.append(canonical)
+        return b"".join(parts)
 
 
 def _fold_base64(signature: bytes) -> bytes:
