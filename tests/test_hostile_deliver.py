@@ -429,3 +429,30 @@ def test_implicit_tls_against_plain_smtp_says_so(tmp_path: Path) -> None:
         message = _check_message(settings)
     assert "answers in plain text, not TLS; use DIGEST_SMTP_SECURITY=starttls" in message
     assert str(sink.port) in message
+
+
+def test_an_ed25519_key_in_dknewkeys_format_signs_too(tmp_path: Path) -> None:
+    """dkimpy's `dknewkey --ktype ed25519` writes the bare base64 seed; operators may have one."""
+    rsa_path, _, records = _keys(tmp_path)
+    seed = ed25519.Ed25519PrivateKey.generate()
+    raw_seed = seed.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    seed_path = tmp_path / "ed.key"
+    seed_path.write_bytes(base64.b64encode(raw_seed) + b"\n")
+    public = seed.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+    records[b"ed2026._domainkey.digest.example.org."] = b"v=DKIM1; k=ed25519; p=" + (
+        base64.b64encode(public)
+    )
+    settings = load_settings(
+        from_address="news@digest.example.org", dkim_key_file=rsa_path, dkim_selector="rsa2026",
+        dkim_ed25519_key_file=seed_path, dkim_ed25519_selector="ed2026",
+    )  # fmt: skip
+    signer = Signer.from_settings(settings)
+    assert signer is not None
+    message = signer.sign(b"From: news@digest.example.org\r\nSubject: hi\r\n\r\nbody\r\n")
+    checker = dkim.DKIM(message)
+    assert checker.verify(idx=0, dnsfunc=lambda name, timeout=5: records[name])
+    assert checker.verify(idx=1, dnsfunc=lambda name, timeout=5: records[name])
