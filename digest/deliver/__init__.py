@@ -19,7 +19,8 @@ from digest.deliver.message import (
     standin,
 )
 from digest.deliver.sender import Outgoing, Sender, SendResult, Verdict, classify
-from digest.deliver.transport import SMTPUnavailable, connect
+from digest.deliver.transport import connect
+from digest.errors import SMTPUnavailable
 from digest.models import RenderedDigest, Subscriber
 
 __all__ = [

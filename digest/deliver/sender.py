@@ -21,12 +21,11 @@ import aiosmtplib
 from digest.config import Settings
 from digest.deliver.transport import (
     MessageTooLarge,
-    SMTPUnavailable,
     Unanswered,
     connect,
     transaction,
 )
-from digest.errors import SenderRefused
+from digest.errors import SenderRefused, SMTPUnavailable
 from digest.models import DeliveryResult
 
 
