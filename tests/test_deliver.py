@@ -31,6 +31,7 @@ from digest.db.schema import subscribers
 from digest.deliver import Composer, build_message
 from digest.deliver.message import STANDIN_EMAIL, STANDIN_NAME
 from digest.deliver.run import send_edition
+from digest.logs import subscriber_ref
 from digest.models import (
     Article,
     DigestError,
@@ -406,7 +407,8 @@ def test_exit_statuses_nothing_to_send_partial_and_done(tmp_path: Path) -> None:
         partial = invoke(["run", "--now", SAMPLE_NOW], env, tmp_path)
         assert partial.returncode == 3, partial.stderr
         assert "sent 1," in partial.stdout and "failed 1," in partial.stdout
-        assert "email=gone@example.com state=failed" in partial.stderr
+        assert f"subscriber={subscriber_ref('gone@example.com')} state=failed" in partial.stderr
+        assert "@example.com" not in partial.stderr, "addresses never reach the log"
         assert "Traceback" not in partial.stderr
 
         invoke(["subscribers", "remove", "gone@example.com"], env, tmp_path)
