@@ -529,9 +529,9 @@ def test_a_page_that_is_not_a_feed_is_reported(
     result = collect([html, junk, bad_json], NOW - DAY, NOW, store, settings(tmp_path))
 
     errors = {f.url: f.error for f in result.feeds}
-    assert "the document is <html>" in errors[html]
+    assert "not a feed: the document is <html>" in errors[html]
     assert "not readable" in errors[junk]
-    assert "no 'items' list" in errors[bad_json]
+    assert "not a feed" in errors[bad_json] and "'items' list" in errors[bad_json]
 
 
 # Times and identity
