@@ -49,9 +49,8 @@ def _feed_files(directory: Path) -> dict[str, bytes]:
     """Each feed document (NAME.xml, or NAME.json when it is a feed, not expected output)."""
     files = {}
     for path in sorted(directory.iterdir()):
-        if path.suffix == ".xml":
-            files[path.name] = path.read_bytes()
-        elif path.suffix == ".json" and (directory / f"{path.stem}.expected.json").exists():
+        is_feed_json = (directory / f"{path.stem}.expected.json").exists()
+        if path.suffix == ".xml" or (path.suffix == ".json" and is_feed_json):
             files[path.name] = path.read_bytes()
     return files
 
