@@ -83,6 +83,16 @@ class ParsedFeed:
     entries: list[Entry] = field(default_factory=list)
 
 
+class ParseTimeout(FeedParseError):
+    """The feed took longer than its budget to parse."""
+
+    def __init__(self, budget: float) -> None:
+        super().__init__(
+            f"took longer than {budget:g}s to parse (DIGEST_PARSE_TIMEOUT): the feed is too "
+            "large or malformed; ask its publisher, or raise the setting"
+        )
+
+
 class _Budget:
     """The wall-clock time one feed may take to parse; 0 means unlimited."""
 
@@ -92,10 +102,7 @@ class _Budget:
 
     def check(self) -> None:
         if self.deadline is not None and time.monotonic() > self.deadline:
-            raise FeedParseError(
-                f"took longer than {self.seconds:g}s to parse (DIGEST_PARSE_TIMEOUT): "
-                "the feed is too large or malformed; ask its publisher, or raise the setting"
-            )
+            raise ParseTimeout(self.seconds)
 
 
 def parse_feed(
