@@ -59,6 +59,7 @@ _FIELDS = {
 }
 _DATE_FIELDS = ("date0", "date1", "date2")
 _TITLE_FROM_BODY = 120
+_TITLE_MARKUP_CAP = 8 * 1024
 # Markup read to summarise one item: far more than any real summary needs.
 _SUMMARY_MARKUP_CAP = 64 * 1024
 
@@ -87,10 +88,15 @@ class ParseTimeout(FeedParseError):
     """The feed took longer than its budget to parse."""
 
     def __init__(self, budget: float) -> None:
+        self.budget = budget
         super().__init__(
             f"took longer than {budget:g}s to parse (DIGEST_PARSE_TIMEOUT): the feed is too "
             "large or malformed; ask its publisher, or raise the setting"
         )
+
+    def __reduce__(self) -> tuple[type, tuple[float]]:
+        # Raised in worker processes: rebuilt in the parent from the budget, not the message.
+        return (ParseTimeout, (self.budget,))
 
 
 class _Budget:
@@ -143,7 +149,7 @@ def _parse_xml(data: bytes, base_url: str, summary_length: int, clock: _Budget) 
     if channel is None and not items:
         raise FeedParseError(f"not a feed: its <{kind}> root holds no channel and no items")
     title_el = _child(channel, "title") if channel is not None else None
-    feed_title = clean_title(_markup(title_el)) if title_el is not None else ""
+    feed_title = clean_title(_markup(title_el)[:_TITLE_MARKUP_CAP]) if title_el is not None else ""
     site = _site_link(channel, base_url) if channel is not None else ""
     return _collect(
         items, lambda item: _xml_entry(item, base_url, site, summary_length, clock), feed_title
@@ -270,17 +276,17 @@ def _entry(
     if not link and permalink and guid.startswith(("http://", "https://")):
         link = guid
     link = _absolute(link, base_url)
-    site = site or (base_url if base_url.startswith(("http://", "https://")) else "")
     if not link.startswith(("http://", "https://")):
         # News without a page of its own (a status feed, say) still points somewhere
         # useful: the feed's site. Its key keeps it apart from the site's other items.
-        if not site:
+        if not site.startswith(("http://", "https://")):
             return "without a link (and the feed names no site)"
         link = site
         mark = guid or hashlib.sha256(f"{title}\n{body}".encode()).hexdigest()[:16]
         key = f"{canonical_url(site)}#{mark}"
     summary = _summary(body, summary_length, clock) if body else ""
-    clean = clean_title(title) if title else ""
+    # No headline needs more markup than this; a 9 MB title must not cost a run.
+    clean = clean_title(title[:_TITLE_MARKUP_CAP]) if title else ""
     if not clean:
         # RSS lets an item have only a description; its start is the best headline.
         clean = _summary(body, _TITLE_FROM_BODY, clock) if body else ""
@@ -345,7 +351,7 @@ def _parse_json(content: bytes, base_url: str, summary_length: int, clock: _Budg
         )
 
     title = doc.get("title") if isinstance(doc.get("title"), str) else ""
-    return _collect(doc["items"], read, clean_title(title))
+    return _collect(doc["items"], read, clean_title(title[:_TITLE_MARKUP_CAP]))
 
 
 def feed_to_json(feed: ParsedFeed) -> str:
