@@ -21,7 +21,8 @@ import httpcore
 import httpx
 
 # True while the fetch in this task started from an internal (non-public) address.
-_INTERNAL: contextvars.ContextVar[bool] = contextvars.ContextVar("internal_fetch", default=True)
+# Strict unless `start_fetch` said otherwise, so a new code path cannot forget the guard.
+_INTERNAL: contextvars.ContextVar[bool] = contextvars.ContextVar("internal_fetch", default=False)
 
 
 class InternalAddressError(Exception):

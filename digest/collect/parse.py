@@ -14,8 +14,10 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 from urllib.parse import urljoin
 
 from lxml import etree
@@ -62,6 +64,9 @@ _TITLE_FROM_BODY = 120
 _TITLE_MARKUP_CAP = 8 * 1024
 # Markup read to summarise one item: far more than any real summary needs.
 _SUMMARY_MARKUP_CAP = 64 * 1024
+
+
+T = TypeVar("T")
 
 
 class FeedParseError(Exception):
@@ -156,7 +161,7 @@ def _parse_xml(data: bytes, base_url: str, summary_length: int, clock: _Budget) 
     )
 
 
-def _collect(items: list, read, title: str) -> ParsedFeed:
+def _collect(items: list[T], read: Callable[[T], Entry | str], title: str) -> ParsedFeed:
     """Entries from items; when items exist but none is usable, say why instead of 'ok'."""
     entries = []
     skipped: dict[str, int] = {}
