@@ -156,9 +156,7 @@ class Fetcher:
             raise FetchError(f"HTTP {status} {response.reason_phrase}")
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > limit:
-            raise FetchError(
-                f"larger than {limit} bytes; raise DIGEST_MAX_FEED_BYTES if it is legitimate"
-            )
+            raise _too_big(limit)
         # Raw bytes, decompressed here so that every decoded byte is counted as it appears.
         inflater = Inflater(response.headers.get("Content-Encoding", ""), limit)
         chunks: list[bytes] = []
@@ -166,9 +164,7 @@ class Fetcher:
         async for raw in response.aiter_raw():
             received += len(raw)
             if received > limit:
-                raise FetchError(
-                    f"larger than {limit} bytes; raise DIGEST_MAX_FEED_BYTES if it is legitimate"
-                )
+                raise _too_big(limit)
             chunks += inflater.feed(raw)
         return Fetched(
             content=b"".join(chunks),
@@ -177,6 +173,10 @@ class Fetcher:
             etag=response.headers.get("ETag"),
             last_modified=response.headers.get("Last-Modified"),
         )
+
+
+def _too_big(limit: int) -> FetchError:
+    return FetchError(f"larger than {limit} bytes; raise DIGEST_MAX_FEED_BYTES if it is legitimate")
 
 
 def _delay(attempt: int, backoff: float, retry_after: float | None) -> float:
