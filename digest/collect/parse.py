@@ -322,8 +322,13 @@ def _summary(body: str, limit: int, clock: _Budget) -> str:
         # Cut before a tag, written as markup or escaped (summarise reads both).
         cut = max(body.rfind("<", 0, size), body.rfind("&lt;", 0, size))
         prefix = body[: cut if cut > 0 else size]
-        if size >= _SUMMARY_MARKUP_CAP or len(summarise(prefix, len(prefix))) > limit:
+        if size >= _SUMMARY_MARKUP_CAP:
             return summarise(prefix, limit)
+        text = summarise(prefix, len(prefix))  # all of the prefix's text, uncut
+        if len(text) > limit:
+            # Plain text without markup characters reads as itself: cut it, do not parse again.
+            plain = "<" not in text and "&" not in text
+            return summarise(text if plain else prefix, limit)
         clock.check()
         size = min(size * 4, _SUMMARY_MARKUP_CAP)
 
