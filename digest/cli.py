@@ -471,7 +471,7 @@ def feeds_check(ctx: _Context) -> None:
     Exits 3 when any feed failed.
     """
     from digest.collect import check
-    from digest.job import resolve_sources
+    from digest.collect.sources import resolve_sources
 
     reports = check(resolve_sources(ctx.settings, ctx.store), ctx.store, ctx.settings)
     click.echo(f"{'STATUS':<12} {'ARTICLES':>8} {'SECONDS':>8}  FEED")
@@ -542,7 +542,7 @@ def db_upgrade(ctx: _Context) -> None:
 def check(ctx: _Context) -> None:
     """Check settings, database, SMTP server (up to login, sends nothing) and every feed."""
     from digest.check import check_database, check_feeds, check_secret, check_smtp
-    from digest.job import resolve_sources
+    from digest.collect.sources import resolve_sources
 
     try:
         settings = ctx.settings

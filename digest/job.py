@@ -19,7 +19,8 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from digest.collect import collect
-from digest.config import SAMPLE_FEEDS_DIR, Settings
+from digest.collect.sources import resolve_sources
+from digest.config import Settings
 from digest.deliver import (
     Composer,
     MessageTemplate,
@@ -79,24 +80,6 @@ class RunReport:
 
     def as_dict(self) -> dict:
         return {**asdict(self), "rate": round(self.rate, 1), "status": self.status}
-
-
-def sample_sources() -> list[str]:
-    """The bundled offline sample feeds, used when no feed is configured."""
-    return sorted(str(p) for p in SAMPLE_FEEDS_DIR.iterdir() if p.suffix == ".xml")
-
-
-def resolve_sources(
-    settings: Settings, store: Store, override: list[str] | None = None
-) -> list[str]:
-    """Feeds from --feeds, else DIGEST_FEEDS plus `digest feeds add`, else the samples."""
-    if override:
-        return list(dict.fromkeys(override))
-    configured = list(dict.fromkeys([*settings.feeds, *store.feed_urls()]))
-    if configured:
-        return configured
-    log.info("no feeds configured (DIGEST_FEEDS or `digest feeds add`): using the bundled samples")
-    return sample_sources()
 
 
 def edition_window(
