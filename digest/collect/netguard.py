@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import ipaddress
+import os
 import socket
 from collections.abc import Iterable
 from typing import Any
@@ -23,6 +24,10 @@ import httpx
 # True while the fetch in this task started from an internal (non-public) address.
 # Strict unless `start_fetch` said otherwise, so a new code path cannot forget the guard.
 _INTERNAL: contextvars.ContextVar[bool] = contextvars.ContextVar("internal_fetch", default=False)
+
+
+_PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+_PROXY_VARIABLES += tuple(name.lower() for name in _PROXY_VARIABLES)
 
 
 class InternalAddressError(Exception):
@@ -124,8 +129,14 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         await asyncio.sleep(seconds)
 
 
-def guarded_transport(limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
-    """An httpx transport whose connections go through GuardedBackend."""
+def guarded_transport(limits: httpx.Limits) -> httpx.AsyncHTTPTransport | None:
+    """An httpx transport whose connections go through GuardedBackend.
+
+    None behind an HTTP(S)_PROXY: the proxy resolves and connects, so httpx's own
+    transport is kept to honour it (redirect targets are still checked here).
+    """
+    if any(os.environ.get(name) for name in _PROXY_VARIABLES):
+        return None
     transport = httpx.AsyncHTTPTransport(limits=limits)
     pool = transport._pool
     transport._pool = httpcore.AsyncConnectionPool(
