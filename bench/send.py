@@ -42,11 +42,13 @@ import aiosmtplib
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from digest.config import load_settings
+from digest.db import Database
+from digest.db.schema import deliveries, subscribers
 from digest.deliver import Composer
-from digest.job import Views, send_edition
+from digest.deliver.run import send_edition
+from digest.deliver.views import Views
 from digest.models import Article, Edition, Subscriber, Theme
 from digest.render import Renderer
-from digest.store import Store, deliveries, subscribers
 
 SECRET = "bench-secret-key"
 WORDS = [
@@ -114,7 +116,7 @@ def settings_for(db: Path, port: int, connections: int, dkim_key: Path | None = 
 
 def forget_deliveries(db: Path) -> None:
     """So the edition can be sent to everyone again."""
-    store = Store(f"sqlite:///{db}")
+    store = Database(f"sqlite:///{db}")
     with store.engine.begin() as conn:
         conn.execute(deliveries.delete())
     store.close()
@@ -122,7 +124,7 @@ def forget_deliveries(db: Path) -> None:
 
 def fill_database(db: Path, count: int) -> None:
     """Subscribers with a realistic spread of preferences: mostly HTML, a few time zones."""
-    store = Store(f"sqlite:///{db}")
+    store = Database(f"sqlite:///{db}")
     stamp = datetime.now(UTC)
     rows = [
         {
@@ -167,7 +169,7 @@ def start_sink() -> tuple[subprocess.Popen, int]:
 def ours(db: Path, port: int, connections: int, dkim_key: Path | None) -> dict:
     """The real thing, as `digest run` sends (run in a child process)."""
     settings = settings_for(db, port, connections, dkim_key)
-    store = Store(settings.database_url)
+    store = Database(settings.database_url)
     began = time.perf_counter()
     report = send_edition(realistic_edition(), settings, store)
     elapsed = time.perf_counter() - began

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AwareDatetime,
     Field,
@@ -22,7 +20,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from digest.models import DigestError
+from digest import validate
+from digest.errors import ConfigError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 SAMPLE_FEEDS_DIR = PACKAGE_DIR / "sample_feeds"
@@ -34,10 +33,6 @@ DEFAULT_TEMPLATES_DIR = next(
 )
 
 ENV_PREFIX = "DIGEST_"
-
-
-class ConfigError(DigestError):
-    """One or more settings are wrong; the message has one line per problem."""
 
 
 class Settings(BaseSettings):
@@ -140,21 +135,12 @@ class Settings(BaseSettings):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone {value!r}; use an IANA name such as 'Europe/Paris'"
-            ) from None
-        return value
+        return validate.time_zone(value)
 
     @field_validator("from_address")
     @classmethod
     def _valid_from_address(cls, value: str) -> str:
-        try:
-            return validate_email(value.strip(), check_deliverability=False).normalized
-        except EmailNotValidError as exc:
-            raise ValueError(f"not an email address: {exc}") from None
+        return validate.email_address(value)
 
     @field_validator("from_name", "subject")
     @classmethod

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import zlib
 from datetime import datetime
-from enum import StrEnum
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-
-class DigestError(Exception):
-    """An error an operator can act on: the message says what and how to fix it."""
+from digest.errors import DigestError
+from digest.states import (  # noqa: F401  (re-exported: the models use them)
+    DeliveryState,
+    MailFormat,
+    RunStatus,
+    SubscriberStatus,
+)
 
 
 class Article(BaseModel):
@@ -84,17 +87,6 @@ class Edition(BaseModel):
     @property
     def article_count(self) -> int:
         return sum(len(t.articles) for t in self.themes)
-
-
-class SubscriberStatus(StrEnum):
-    active = "active"
-    unsubscribed = "unsubscribed"
-    bounced = "bounced"
-
-
-class MailFormat(StrEnum):
-    html = "html"
-    text = "text"
 
 
 class Subscriber(BaseModel):

@@ -6,6 +6,8 @@ topic lists and reuse it for every subscriber who shares them.
 
 A topic matches a theme label or an article title as a whole word or
 phrase, ignoring case: "rail" matches "Rail strike" but not "Trailblazer".
+`personal_edition` adds the one choice a sender makes on top: the quiet-day
+note, or nothing, for a subscriber left with nothing to read.
 """
 
 from __future__ import annotations
@@ -44,6 +46,32 @@ def personalise(edition: Edition, subscriber: Subscriber) -> Edition | None:
     if not themes:
         return None
     return edition.model_copy(update={"themes": themes})
+
+
+def personal_edition(
+    edition: Edition, subscriber: Subscriber, *, quiet_note: bool
+) -> Edition | None:
+    """What this subscriber should receive today, or None to skip them.
+
+    With `quiet_note` (DIGEST_QUIET_DAY=note), a subscriber left with nothing gets
+    the short quiet-day note instead of nothing.
+    """
+    mine = personalise(edition, subscriber)
+    if mine is None and quiet_note:
+        return quiet_edition(edition)
+    return mine
+
+
+def quiet_edition(edition: Edition) -> Edition:
+    """The edition with nothing in it: rendered, it is the short "quiet day" note."""
+    return edition.model_copy(update={"themes": []})
+
+
+def nothing_to_read(edition: Edition) -> str:
+    """Why a subscriber gets nothing (or the quiet-day note) today, for the log."""
+    if any(t.shown for t in edition.themes):
+        return "their topics leave nothing to read today"
+    return "the edition is empty today"
 
 
 def _matcher(topics: Iterable[str]):

@@ -20,9 +20,9 @@ import css_inline
 import jinja2
 
 from digest.config import Settings
+from digest.errors import TemplateError
 from digest.models import (
     Article,
-    DigestError,
     Edition,
     MailFormat,
     RenderedDigest,
@@ -41,10 +41,6 @@ SUBJECT_LENGTH = 200
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _SAFE_URL = re.compile(r"^https?://[^\s\"'<>\\]+$", re.IGNORECASE)
 _PLACEHOLDER_TOKEN = "PREVIEW-PLACEHOLDER-set-DIGEST_SECRET_KEY"
-
-
-class TemplateError(DigestError):
-    """A template could not be loaded or rendered; names the file and line."""
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,7 @@ import hashlib
 import hmac
 from urllib.parse import urlencode
 
-from digest.models import DigestError
-
-
-class BadToken(DigestError):
-    """The token is forged, altered or truncated."""
+from digest.errors import BadToken, DigestError
 
 
 def _b64(data: bytes) -> str:

@@ -32,8 +32,8 @@ from starlette.routing import Route
 
 from digest import subscribers as records
 from digest.config import Settings
+from digest.db.subscribers import SubscriberRepository
 from digest.models import DigestError, Subscriber, SubscriberStatus
-from digest.store import Store
 from digest.tokens import BadToken, read_token
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ class _Pages:
         return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
 
 
-def create_app(settings: Settings, store: Store) -> Starlette:
+def create_app(settings: Settings, store: SubscriberRepository) -> Starlette:
     """The ASGI app; refuses to exist without DIGEST_SECRET_KEY, since no link could be trusted."""
     secret = settings.require_secret_key()
     pages = _Pages(settings)
@@ -86,7 +86,7 @@ def create_app(settings: Settings, store: Store) -> Starlette:
 
     async def unsubscribe_page(request: Request) -> Response:
         email = subscriber_email(request)
-        sub = await run_in_threadpool(store.get_subscriber, email)
+        sub = await run_in_threadpool(store.get, email)
         token = request.query_params["token"]
         return pages.render("unsubscribe.html", email=email, subscriber=sub, token=token)
 
@@ -95,17 +95,15 @@ def create_app(settings: Settings, store: Store) -> Starlette:
         # (List-Unsubscribe=One-Click) only says a button was pressed, so it
         # is not required: a POST is never sent by link scanners.
         email = subscriber_email(request)
-        before = await run_in_threadpool(store.get_subscriber, email)
-        sub = await run_in_threadpool(
-            store.set_subscriber_status, email, SubscriberStatus.unsubscribed
-        )
+        before = await run_in_threadpool(store.get, email)
+        sub = await run_in_threadpool(store.set_status, email, SubscriberStatus.unsubscribed)
         if before is not None and before.status is not SubscriberStatus.unsubscribed:
             log.info("%s unsubscribed (was %s)", email, before.status.value)
         return pages.render("unsubscribed.html", email=email, subscriber=sub)
 
     async def preferences_page(request: Request) -> Response:
         email = subscriber_email(request)
-        sub = await run_in_threadpool(store.get_subscriber, email)
+        sub = await run_in_threadpool(store.get, email)
         if sub is None:
             return pages.render("unknown.html", status_code=404, email=email)
         saved = request.query_params.get("saved") == "1"
@@ -114,7 +112,7 @@ def create_app(settings: Settings, store: Store) -> Starlette:
     async def save_preferences(request: Request) -> Response:
         email = subscriber_email(request)
         token = request.query_params["token"]
-        sub = await run_in_threadpool(store.get_subscriber, email)
+        sub = await run_in_threadpool(store.get, email)
         if sub is None:
             return pages.render("unknown.html", status_code=404, email=email)
         form = await _read_form(request)
@@ -134,7 +132,7 @@ def create_app(settings: Settings, store: Store) -> Starlette:
             )
         except records.InvalidField as exc:
             return _preferences(pages, sub, token=token, error=str(exc), form=form)
-        await run_in_threadpool(store.update_subscriber, changed)
+        await run_in_threadpool(store.update, changed)
         log.info("%s changed their preferences", email)
         # Post/redirect/get, so reloading the page does not post again. Relative, so it
         # stays under DIGEST_PUBLIC_URL whatever path the proxy serves us at.
@@ -206,7 +204,7 @@ async def _read_form(request: Request) -> dict[str, str]:
     return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
-def serve(settings: Settings, store: Store, host: str, port: int) -> None:
+def serve(settings: Settings, store: SubscriberRepository, host: str, port: int) -> None:
     """Listen on host:port until interrupted; a busy port is a clear error, not a traceback."""
     app = create_app(settings, store)
     sock = _listen(host, port)

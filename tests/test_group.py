@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE_FEEDS, SAMPLE_NOW, FeedServer, digest_env, run_digest
+from support import SAMPLE_FEEDS, SAMPLE_NOW, FeedServer, digest_env, invoke
 
 from digest.config import ConfigError, load_settings
 from digest.group import OTHER_NEWS, GroupOptions, Topic, group
@@ -255,7 +255,7 @@ def test_preview_json_lists_everything_and_the_digest_shows_only_the_capped(
         DIGEST_MAX_ARTICLES_PER_THEME="1",
     )
 
-    preview = run_digest(["preview", "--format", "json", "--now", SAMPLE_NOW], env, tmp_path)
+    preview = invoke(["preview", "--format", "json", "--now", SAMPLE_NOW], env, tmp_path)
     assert preview.returncode == 0, preview.stderr
     edition = json.loads(preview.stdout)
     shown = [t for t in edition["themes"] if t["shown"]]
@@ -266,7 +266,7 @@ def test_preview_json_lists_everything_and_the_digest_shows_only_the_capped(
         assert theme["lead"]["url"] == theme["articles"][0]["url"]
         assert all({"shown", "also_reported_by"} <= set(a) for a in theme["articles"])
 
-    files = run_digest(["preview", "--now", SAMPLE_NOW, "--out", "out"], env, tmp_path)
+    files = invoke(["preview", "--now", SAMPLE_NOW, "--out", "out"], env, tmp_path)
     assert files.returncode == 0, files.stderr
     text = (tmp_path / "out" / "digest.txt").read_text(encoding="utf-8")
     assert shown[0]["label"] in text

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import brotli
 import pytest
-from conftest import digest_env
+from support import digest_env
 
 from digest.collect import collect, netguard
 from digest.config import Settings, load_settings
-from digest.store import Store
+from digest.db import Database
 
 NOW = datetime(2026, 3, 19, 7, 0, tzinfo=UTC)
 DAY = timedelta(hours=24)
@@ -124,11 +124,11 @@ def settings(tmp_path: Path, **overrides: object) -> Settings:
 
 
 def collect_now(urls: list[str], tmp_path: Path, **overrides: object):
-    store = Store(f"sqlite:///{tmp_path / 'digest.db'}")
+    db = Database(f"sqlite:///{tmp_path / 'digest.db'}")
     try:
-        return collect(urls, NOW - DAY, NOW, store, settings(tmp_path, **overrides))
+        return collect(urls, NOW - DAY, NOW, db.feeds, settings(tmp_path, **overrides))
     finally:
-        store.close()
+        db.close()
 
 
 # 1. Decompression bombs
@@ -183,37 +183,44 @@ def test_compression_bombs_are_cut_and_memory_stays_bounded(
 # 2. A parse that would take minutes fails alone, within its budget
 
 
-def test_comment_flood_fails_alone_within_the_parse_budget(web: Site, tmp_path: Path) -> None:
-    # The feed: one description of 150,000 "<!--" (summaries read only its start);
-    # and a feed whose every title is a flood that html.parser reads in quadratic time.
-    one = web.add("/flood.xml", feed("Flood", body="<!--" * 150_000))
-    many = web.add("/floods.xml", feed("Floods", items=100, item_title="<!--" * 2000))
+def test_comment_flood_is_read_within_the_parse_budget(web: Site, tmp_path: Path) -> None:
+    # The feed: one description of 150,000 "<!--" took 101 s; summaries read
+    # only the start of a body, and cleanup is linear.
+    flood = web.add("/flood.xml", feed("Flood", body="<!--" * 150_000))
     good = web.add("/good.xml", feed("Harbour reopens", items=3))
     budget = 2.0
 
     began = time.monotonic()
-    result = collect_now([one, many, good], tmp_path, parse_timeout=budget)
+    result = collect_now([flood, good], tmp_path, parse_timeout=budget)
     elapsed = time.monotonic() - began
 
     assert elapsed < budget + 6, f"collection took {elapsed:.1f}s"
     reports = {f.url: f for f in result.feeds}
-    assert "took longer than 2s to parse (DIGEST_PARSE_TIMEOUT)" in reports[many].error
-    assert reports[one].ok or "DIGEST_PARSE_TIMEOUT" in reports[one].error
+    assert reports[flood].ok or "DIGEST_PARSE_TIMEOUT" in reports[flood].error
     assert {a.title for a in result.articles} >= {f"Harbour reopens {i}" for i in range(3)}
 
 
-def test_the_budget_holds_in_worker_processes_too(web: Site, tmp_path: Path) -> None:
-    many = web.add("/floods.xml", feed("Floods", items=100, item_title="<!--" * 2000))
+# A feed that takes longer than its budget: 40,000 items parse in seconds, not 0.5 s.
+HUGE_ITEMS = 40_000
+
+
+@pytest.mark.parametrize("workers", [1, 2], ids=["in-process", "worker-processes"])
+def test_a_feed_over_its_parse_budget_fails_alone(web: Site, tmp_path: Path, workers: int) -> None:
+    huge = web.add("/huge.xml", feed("Huge", items=HUGE_ITEMS))
+    # Nine small feeds as well, so that two workers are started (eight feeds per worker).
     goods = [web.add(f"/good{i}.xml", feed(f"Story {i}")) for i in range(9)]
-    budget = 2.0
+    budget = 0.5
 
     began = time.monotonic()
-    result = collect_now([many, *goods], tmp_path, parse_timeout=budget, parse_workers=2)
+    result = collect_now([huge, *goods], tmp_path, parse_timeout=budget, parse_workers=workers)
     elapsed = time.monotonic() - began
 
     assert elapsed < budget + 8, f"collection took {elapsed:.1f}s"
     reports = {f.url: f for f in result.feeds}
-    assert "DIGEST_PARSE_TIMEOUT" in reports[many].error
+    assert reports[huge].error == (
+        "took longer than 0.5s to parse (DIGEST_PARSE_TIMEOUT): the feed is too large or "
+        "malformed; ask its publisher, or raise the setting"
+    )
     assert all(reports[url].ok for url in goods)
     assert len(result.articles) == 9
 

@@ -7,7 +7,6 @@ import json
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,28 +18,24 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from conftest import (
+from support import (
+    CHROMIUM_ARGS,
     SAMPLE_FEEDS,
     SAMPLE_NOW,
     MailSink,
     digest_env,
     free_port,
+    invoke,
     run_digest,
+    spawn,
 )
 
+from digest.db import Database
 from digest.models import Subscriber
-from digest.store import Store
 from digest.subscribers import write_csv
 from digest.tokens import make_token, subscriber_url
 
 SECRET = "test-secret-key-not-for-production"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 
 
 @dataclass
@@ -58,9 +53,9 @@ class Served:
 
     def subscriber(self, email: str) -> Subscriber:
         """Read straight from the server's SQLite file."""
-        store = Store(self.env["DIGEST_DATABASE_URL"])
+        store = Database(self.env["DIGEST_DATABASE_URL"])
         try:
-            sub = store.get_subscriber(email)
+            sub = store.subscribers.get(email)
         finally:
             store.close()
         assert sub is not None, f"{email} is gone"
@@ -71,10 +66,10 @@ class Served:
 
     def export(self) -> str:
         """Every field of every subscriber, as `digest subscribers export` writes them."""
-        store = Store(self.env["DIGEST_DATABASE_URL"])
+        store = Database(self.env["DIGEST_DATABASE_URL"])
         out = io.StringIO()
         try:
-            write_csv(store.iter_subscribers(), out)
+            write_csv(store.subscribers.iter(), out)
         finally:
             store.close()
         return out.getvalue()
@@ -86,19 +81,11 @@ def served(tmp_path: Path) -> Iterator[Served]:
     base_url = f"http://127.0.0.1:{port}"
     feeds = ",".join(str(p) for p in sorted(SAMPLE_FEEDS.glob("*.xml")))
     env = digest_env(tmp_path, DIGEST_PUBLIC_URL=base_url, DIGEST_FEEDS=feeds)
-    store = Store(env["DIGEST_DATABASE_URL"])
+    store = Database(env["DIGEST_DATABASE_URL"])
     for address in ("ann@example.com", "bob@example.com"):
-        store.add_subscriber(Subscriber(email=address))
+        store.subscribers.add(Subscriber(email=address))
     store.close()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "digest", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = spawn(["serve", "--host", "127.0.0.1", "--port", str(port)], env, tmp_path)
     try:
         _wait_until_up(base_url, process)
         yield Served(base_url=base_url, env=env, cwd=tmp_path, process=process)
@@ -156,7 +143,7 @@ def test_one_click_post_unsubscribes_and_the_next_run_skips_them(
     assert "Already unsubscribed" in httpx.get(link).text
 
     env = {**served.env, **smtp_sink.env()}
-    sent = run_digest(["run", "--now", SAMPLE_NOW], env, served.cwd)
+    sent = invoke(["run", "--now", SAMPLE_NOW], env, served.cwd)
     assert sent.returncode == 0, sent.stderr
     recipients = [rcpt for rcpts, _ in smtp_sink.envelopes for rcpt in rcpts]
     assert recipients == ["bob@example.com"]
@@ -245,7 +232,7 @@ def test_preferences_page_in_chromium_saves_a_change_the_next_preview_reflects(
     assert (ann.delivery_hour, ann.timezone, ann.format.value) == (7, "Asia/Tokyo", "text")
 
     out = served.cwd / "ann-preview"
-    preview = run_digest(
+    preview = invoke(
         ["preview", "--subscriber", "ann@example.com", "--now", SAMPLE_NOW, "--out", str(out)],
         served.env,
         served.cwd,
@@ -261,7 +248,7 @@ def test_preferences_page_in_chromium_saves_a_change_the_next_preview_reflects(
     assert message["To"].addresses[0].addr_spec == "ann@example.com"
 
     # The same view as JSON: only her themes, and the text shows their times in Tokyo.
-    shown = run_digest(
+    shown = invoke(
         ["preview", "--subscriber", "ann@example.com", "--now", SAMPLE_NOW, "--format", "json"],
         served.env,
         served.cwd,

@@ -27,6 +27,7 @@ from digest.collect.dates import parse_date
 from digest.collect.decode import to_utf8
 from digest.collect.urls import canonical_url
 from digest.collect.xmlsafe import XMLError, local_name, xml_root
+from digest.errors import FeedParseError, ParseTimeout
 
 # Namespaces whose elements mean what their local name says; anything else
 # (media:title, itunes:summary...) is used only when these give nothing.
@@ -69,10 +70,6 @@ _SUMMARY_MARKUP_CAP = 64 * 1024
 T = TypeVar("T")
 
 
-class FeedParseError(Exception):
-    """The bytes are not a feed we can read; the message says why."""
-
-
 @dataclass(slots=True)
 class Entry:
     title: str
@@ -87,21 +84,6 @@ class Entry:
 class ParsedFeed:
     title: str
     entries: list[Entry] = field(default_factory=list)
-
-
-class ParseTimeout(FeedParseError):
-    """The feed took longer than its budget to parse."""
-
-    def __init__(self, budget: float) -> None:
-        self.budget = budget
-        super().__init__(
-            f"took longer than {budget:g}s to parse (DIGEST_PARSE_TIMEOUT): the feed is too "
-            "large or malformed; ask its publisher, or raise the setting"
-        )
-
-    def __reduce__(self) -> tuple[type, tuple[float]]:
-        # Raised in worker processes: rebuilt in the parent from the budget, not the message.
-        return (ParseTimeout, (self.budget,))
 
 
 class _Budget:

@@ -17,7 +17,8 @@ import signal
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from digest.collect.parse import FeedParseError, ParsedFeed, ParseTimeout, parse_feed
+from digest.collect.parse import ParsedFeed, parse_feed
+from digest.errors import FeedParseError, ParseTimeout
 
 # Below this many feeds per worker, starting processes costs more than it saves.
 _FEEDS_PER_WORKER = 8

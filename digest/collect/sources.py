@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from digest.config import SAMPLE_FEEDS_DIR, Settings
 
 if TYPE_CHECKING:
-    from digest.store import Store
+    from digest.db.feeds import FeedRepository
 
 log = logging.getLogger(__name__)
 
@@ -23,12 +23,12 @@ def sample_sources() -> list[str]:
 
 
 def resolve_sources(
-    settings: Settings, store: Store, override: list[str] | None = None
+    settings: Settings, feeds: FeedRepository, override: list[str] | None = None
 ) -> list[str]:
     """Feeds from --feeds, else DIGEST_FEEDS plus `digest feeds add`, else the samples."""
     if override:
         return list(dict.fromkeys(override))
-    configured = list(dict.fromkeys([*settings.feeds, *store.feed_urls()]))
+    configured = list(dict.fromkeys([*settings.feeds, *feeds.urls()]))
     if configured:
         return configured
     log.info("no feeds configured (DIGEST_FEEDS or `digest feeds add`): using the bundled samples")

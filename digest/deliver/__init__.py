@@ -2,8 +2,9 @@
 
 `message` builds each distinct rendering once and fills it per subscriber;
 `dkim` signs the final bytes; `sender` sends them over a pool of reused
-connections with a pace limit and retries. Which subscribers get what, and
-remembering it, is the job's part (`digest.job`).
+connections with a pace limit and retries; `views` renders each distinct
+view of an edition once; `run` sends an edition to its audience, each
+delivery recorded in the ledger (`digest.db.ledger`).
 """
 
 from __future__ import annotations

@@ -20,11 +20,8 @@ from functools import cache
 import aiosmtplib
 
 from digest.config import Settings
-from digest.models import DeliveryResult, DigestError
-
-
-class SMTPUnavailable(DigestError):
-    """The SMTP server could not be reached or refused the login."""
+from digest.errors import SenderRefused, SMTPUnavailable
+from digest.models import DeliveryResult
 
 
 @dataclass
@@ -46,10 +43,6 @@ class Verdict:
     permanent: bool
     bounce: bool = False  # the address itself was refused for good (counts toward bouncing)
     reconnect: bool = False  # the connection is unusable or in an unknown state
-
-
-class SenderRefused(DigestError):
-    """The server refuses our sender address outright: no message can go, so stop."""
 
 
 def classify(exc: BaseException) -> Verdict:
