@@ -62,9 +62,6 @@ _FIELDS = {
 }
 _DATE_FIELDS = ("date0", "date1", "date2")
 _TITLE_FROM_BODY = 120
-_TITLE_MARKUP_CAP = 8 * 1024
-# Markup read to summarise one item: far more than any real summary needs.
-_SUMMARY_MARKUP_CAP = 64 * 1024
 
 
 T = TypeVar("T")
@@ -136,7 +133,7 @@ def _parse_xml(data: bytes, base_url: str, summary_length: int, clock: _Budget) 
     if channel is None and not items:
         raise FeedParseError(f"not a feed: its <{kind}> root holds no channel and no items")
     title_el = _child(channel, "title") if channel is not None else None
-    feed_title = clean_title(_markup(title_el)[:_TITLE_MARKUP_CAP]) if title_el is not None else ""
+    feed_title = clean_title(_markup(title_el)) if title_el is not None else ""
     site = _site_link(channel, base_url) if channel is not None else ""
     return _collect(
         items, lambda item: _xml_entry(item, base_url, site, summary_length, clock), feed_title
@@ -271,12 +268,11 @@ def _entry(
         link = site
         mark = guid or hashlib.sha256(f"{title}\n{body}".encode()).hexdigest()[:16]
         key = f"{canonical_url(site)}#{mark}"
-    summary = _summary(body, summary_length, clock) if body else ""
-    # No headline needs more markup than this; a 9 MB title must not cost a run.
-    clean = clean_title(title[:_TITLE_MARKUP_CAP]) if title else ""
+    summary = summarise(body, summary_length) if body else ""
+    clean = clean_title(title) if title else ""
     if not clean:
         # RSS lets an item have only a description; its start is the best headline.
-        clean = _summary(body, _TITLE_FROM_BODY, clock) if body else ""
+        clean = summarise(body, _TITLE_FROM_BODY) if body else ""
     if not clean:
         return "without a title or text"
     return Entry(
@@ -287,32 +283,6 @@ def _entry(
         published=published,
         guid=guid,
     )
-
-
-def _summary(body: str, limit: int, clock: _Budget) -> str:
-    """`summarise` on as little of a long body as gives the same summary.
-
-    A summary needs only the body's first `limit` characters of text, and bodies
-    run to hundreds of kilobytes: clean a prefix, cut before a tag, and take a
-    longer one only when the prefix held too little text. Markup past
-    _SUMMARY_MARKUP_CAP is never read, which also bounds hostile bodies.
-    """
-    size = limit * 4
-    while True:
-        if len(body) <= size:
-            return summarise(body, limit)
-        # Cut before a tag, written as markup or escaped (summarise reads both).
-        cut = max(body.rfind("<", 0, size), body.rfind("&lt;", 0, size))
-        prefix = body[: cut if cut > 0 else size]
-        if size >= _SUMMARY_MARKUP_CAP:
-            return summarise(prefix, limit)
-        text = summarise(prefix, len(prefix))  # all of the prefix's text, uncut
-        if len(text) > limit:
-            # Plain text without markup characters reads as itself: cut it, do not parse again.
-            plain = "<" not in text and "&" not in text
-            return summarise(text if plain else prefix, limit)
-        clock.check()
-        size = min(size * 4, _SUMMARY_MARKUP_CAP)
 
 
 def _parse_json(content: bytes, base_url: str, summary_length: int, clock: _Budget) -> ParsedFeed:
@@ -343,7 +313,7 @@ def _parse_json(content: bytes, base_url: str, summary_length: int, clock: _Budg
         )
 
     title = doc.get("title") if isinstance(doc.get("title"), str) else ""
-    return _collect(doc["items"], read, clean_title(title[:_TITLE_MARKUP_CAP]))
+    return _collect(doc["items"], read, clean_title(title))
 
 
 def feed_to_json(feed: ParsedFeed) -> str:
