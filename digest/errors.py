@@ -9,6 +9,7 @@
      ├── TemplateError     a template could not be loaded or rendered; names the file and line
      ├── BadToken          a signed link was forged, altered or truncated
      ├── SMTPUnavailable   the SMTP server could not be reached or refused the login
+ │    └── SecurityMismatch  DIGEST_SMTP_SECURITY does not match what the server speaks
      └── SenderRefused     the server refuses our sender address outright: stop the run
 
     FeedError              one feed failed; recorded in its FeedReport, never stops a run
@@ -50,6 +51,10 @@ class BadToken(DigestError):
 
 class SMTPUnavailable(DigestError):
     """The SMTP server could not be reached or refused the login."""
+
+
+class SecurityMismatch(SMTPUnavailable):
+    """DIGEST_SMTP_SECURITY does not match what the server speaks on that port."""
 
 
 class SenderRefused(DigestError):

@@ -41,6 +41,7 @@ class Article(BaseModel):
     duplicate_of: str | None = Field(
         None, description="Key of the article that stands for this same report."
     )
+    story: int = Field(0, description="Number of its story (one event) in the edition; 0 unset.")
 
 
 class FeedReport(BaseModel):
@@ -63,6 +64,7 @@ class Theme(BaseModel):
     label: str
     articles: list[Article]
     shown: bool = True
+    catch_all: bool = Field(False, description="The last section: articles related to no other.")
 
     @property
     def lead(self) -> Article:
@@ -171,6 +173,7 @@ def edition_json(edition: Edition) -> dict:
             "also_reported_by": list(a.also_reported_by),
             "shown": a.shown,
             "duplicate_of": a.duplicate_of,
+            "story": a.story,
         }
 
     return {
@@ -184,6 +187,7 @@ def edition_json(edition: Edition) -> dict:
             {
                 "label": t.label,
                 "shown": t.shown,
+                "catch_all": t.catch_all,
                 "lead": article(t.lead),
                 "articles": [article(a) for a in t.articles],
             }

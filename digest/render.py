@@ -45,20 +45,26 @@ _PLACEHOLDER_TOKEN = "PREVIEW-PLACEHOLDER-set-DIGEST_SECRET_KEY"
 
 @dataclass(frozen=True)
 class ThemeView:
-    """What a template sees of a theme: the lead, the others, and how many were left out."""
+    """What a template sees of a theme: the lead, the others, and how many were left out.
+
+    `catch_all` marks the last section, articles related to no other: it is
+    shown as a plain list (partials/also_today.*), with no lead.
+    """
 
     label: str
     lead: Article
     more: list[Article]
     omitted: int = 0
+    catch_all: bool = False
 
     @classmethod
     def of(cls, theme: Theme) -> ThemeView:
-        return cls(label=theme.label, lead=theme.lead, more=theme.more)
+        return cls(theme.label, theme.lead, theme.more, catch_all=theme.catch_all)
 
     def capped(self, limit: int) -> ThemeView:
         kept = self.more[:limit]
-        return ThemeView(self.label, self.lead, kept, self.omitted + len(self.more) - len(kept))
+        omitted = self.omitted + len(self.more) - len(kept)
+        return ThemeView(self.label, self.lead, kept, omitted, self.catch_all)
 
 
 class Renderer:
@@ -101,7 +107,7 @@ class Renderer:
 
     def subject(self, edition: Edition, subscriber: Subscriber) -> str:
         """The subject line: one line, whatever the feeds hold."""
-        top = [t.label for t in edition.themes if t.shown][:2]
+        top = [t.label for t in edition.themes if t.shown and not t.catch_all][:2]
         return self._subject(self._edition_date(edition, subscriber), top)
 
     def _subject(self, date: str, top: list[str]) -> str:

@@ -352,28 +352,32 @@ def test_without_topics_the_edition_is_unchanged() -> None:
     assert personalise(EDITION, Subscriber(email="a@example.com")) == EDITION
 
 
-def test_included_topics_keep_whole_matching_themes_and_matching_stray_articles() -> None:
+def test_included_topics_keep_the_articles_that_match_whatever_their_theme() -> None:
     sub = Subscriber(email="a@example.com", topics_include=["STORM", "rail"])
 
     mine = personalise(EDITION, sub)
 
     assert _titles(mine) == [
         "Storm Edda floods towns",
-        "Coast braces",
         "Rail lines closed by storm",  # not "Trailblazer": whole words only
     ]
     assert [t.label for t in mine.themes] == ["Storm · Edda · Coastal", "Other news"]
     assert mine.themes[1].lead.title == "Rail lines closed by storm"
 
 
-def test_excluded_topics_drop_themes_by_label_and_articles_by_title() -> None:
+def test_excluded_topics_drop_only_the_articles_that_contain_them() -> None:
     sub = Subscriber(email="a@example.com", topics_exclude=["gaza", "champions league"])
 
     mine = personalise(EDITION, sub)
 
-    assert "Gaza talks resume" not in _titles(mine) and "Aid stalls" not in _titles(mine)
-    assert "Champions League late goal" not in _titles(mine)
-    assert "Storm Edda floods towns" in _titles(mine)
+    # "Aid stalls" shares the Gaza theme's label but not its words: it stays.
+    assert _titles(mine) == [
+        "Storm Edda floods towns",
+        "Coast braces",
+        "Aid stalls",
+        "Rail lines closed by storm",
+        "Trailblazer wins award",
+    ]
 
 
 def test_nothing_left_means_none_and_hidden_themes_stay_hidden() -> None:
