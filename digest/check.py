@@ -18,7 +18,7 @@ from digest.config import ENV_FILE, Settings, unknown_settings
 from digest.db import Database
 from digest.db.feeds import FeedRepository
 from digest.deliver import connect
-from digest.errors import ConfigError, DigestError
+from digest.errors import ConfigError, DigestError, SMTPUnavailable
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +71,7 @@ def check_smtp(settings: Settings) -> Check:
             f"{target}: login as {settings.smtp_username!r} refused ({exc.code})",
             "check DIGEST_SMTP_USERNAME and DIGEST_SMTP_PASSWORD",
         )
-    except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+    except (aiosmtplib.SMTPException, SMTPUnavailable, OSError, TimeoutError) as exc:
         return Check(
             "smtp",
             False,

@@ -11,6 +11,8 @@ import logging
 import os
 import re
 from collections.abc import Mapping
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -81,6 +83,7 @@ class Settings(BaseSettings):
     fetch_max_retry_after: float = Field(120, ge=0)
     feed_dead_after: int = Field(5, ge=1)
     parse_workers: int = Field(0, ge=0, le=64)
+    parse_timeout: float = Field(5, gt=0, le=600)
 
     # Mail
     smtp_host: str = "localhost"
@@ -108,6 +111,9 @@ class Settings(BaseSettings):
     dkim_key_file: Path | None = None
     dkim_selector: str = ""
     dkim_domain: str = ""
+    dkim_ed25519_key_file: Path | None = None
+    dkim_ed25519_selector: str = ""
+    max_message_bytes: int = Field(1_000_000, ge=50_000)
     # Operator alerts: where they go (empty: warnings in the log and `digest runs` only),
     # and how many bounces in one run are worth one.
     alert_to: str = ""
@@ -214,12 +220,10 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("from_name", "subject")
+    @field_validator("from_name", "subject", "feedback_id", "list_unsubscribe_mailto")
     @classmethod
     def _one_line(cls, value: str) -> str:
-        if any(ch in value for ch in "\r\n\x00"):
-            raise ValueError("must be one line: remove the line break, e.g. 'Morning Digest'")
-        return value
+        return one_line_setting(value)
 
     @field_validator("templates_dir")
     @classmethod
@@ -228,13 +232,13 @@ class Settings(BaseSettings):
             raise ValueError(f"{value} is not a directory; name one, e.g. ./my-templates")
         return value
 
-    @field_validator("dkim_key_file", mode="before")
+    @field_validator("dkim_key_file", "dkim_ed25519_key_file", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         """An empty DIGEST_DKIM_KEY_FILE= (as in .env.example) means no DKIM."""
         return None if value == "" else value
 
-    @field_validator("dkim_key_file")
+    @field_validator("dkim_key_file", "dkim_ed25519_key_file")
     @classmethod
     def _dkim_key_readable(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():
@@ -243,13 +247,23 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("dkim_selector")
+    @field_validator("dkim_selector", "dkim_ed25519_selector")
     @classmethod
     def _dkim_selector_given(cls, value: str, info: ValidationInfo) -> str:
-        if info.data.get("dkim_key_file") is not None and not value:
+        key_file = (info.field_name or "").replace("selector", "key_file")
+        if info.data.get(key_file) is not None and not value:
             raise ValueError(
-                "required with DIGEST_DKIM_KEY_FILE (the DNS record is "
+                f"required with {ENV_PREFIX}{key_file.upper()} (the DNS record is "
                 "<selector>._domainkey.<domain>), e.g. mail2026"
+            )
+        if (
+            key_file == "dkim_ed25519_key_file"
+            and value
+            and value == info.data.get("dkim_selector")
+        ):
+            raise ValueError(
+                "must differ from DIGEST_DKIM_SELECTOR (a selector's DNS record holds one key), "
+                "e.g. ed2026"
             )
         return value
 
@@ -280,6 +294,27 @@ class Settings(BaseSettings):
         if self.smtp_port:
             return self.smtp_port
         return {"starttls": 587, "tls": 465, "none": 25}[self.smtp_security]
+
+
+_LINE_BREAKS = frozenset("\r\n\x00\x0b\x0c\x85\u2028\u2029")
+
+
+def one_line_setting(value: str) -> str:
+    """A header setting: no line break, neither as typed nor inside an RFC 2047 encoded word
+    (a mail client decodes `=?utf-8?q?=0D=0A...?=` into one, and may see a new header)."""
+    decoded = value
+    if "=?" in value:
+        try:
+            decoded = str(make_header(decode_header(value)))
+        except (HeaderParseError, LookupError, UnicodeError, ValueError):
+            raise ValueError(
+                "has an RFC 2047 encoded word that cannot be decoded; write the text as it is"
+            ) from None
+    if not _LINE_BREAKS.isdisjoint(value) or not _LINE_BREAKS.isdisjoint(decoded):
+        raise ValueError(
+            "must be one line: remove the line break (also inside an encoded word =?...?=)"
+        )
+    return value
 
 
 def _parse_feed_list(value: str) -> list[str]:

@@ -21,9 +21,9 @@ from zoneinfo import ZoneInfo
 
 from digest import alerts
 from digest.collect import collect
-from digest.config import SAMPLE_FEEDS_DIR, Settings
+from digest.collect.sources import resolve_sources
+from digest.config import Settings
 from digest.db import Database
-from digest.db.feeds import FeedRepository
 from digest.db.ledger import send_lock
 from digest.deliver.run import RunReport, lock_owner, send_edition
 from digest.errors import CollectionFailed, DigestError, LockHeld
@@ -64,24 +64,6 @@ def send_deadline(when: datetime, settings: Settings) -> datetime:
     hour, minute = (int(part) for part in settings.send_deadline.split(":")[:2])
     local_day = when.astimezone(tz).date()
     return datetime.combine(local_day, day_time(hour, minute), tz).astimezone(UTC)
-
-
-def sample_sources() -> list[str]:
-    """The bundled offline sample feeds, used when no feed is configured."""
-    return sorted(str(p) for p in SAMPLE_FEEDS_DIR.iterdir() if p.suffix == ".xml")
-
-
-def resolve_sources(
-    settings: Settings, feeds: FeedRepository, override: list[str] | None = None
-) -> list[str]:
-    """Feeds from --feeds, else DIGEST_FEEDS plus `digest feeds add`, else the samples."""
-    if override:
-        return list(dict.fromkeys(override))
-    configured = list(dict.fromkeys([*settings.feeds, *feeds.urls()]))
-    if configured:
-        return configured
-    log.info("no feeds configured (DIGEST_FEEDS or `digest feeds add`): using the bundled samples")
-    return sample_sources()
 
 
 def build_edition(

@@ -42,6 +42,11 @@ FORMATS: dict[str, tuple[str, str, str]] = {
         "use dot-separated words of letters, digits, '-' or '_'",
         "mail2026",
     ),
+    "dkim_ed25519_selector": (
+        r"([A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*)?",
+        "use dot-separated words of letters, digits, '-' or '_'",
+        "mail2026e",
+    ),
     "dkim_domain": (
         r"([A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+)?",
         "use a domain name",

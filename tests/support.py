@@ -12,6 +12,7 @@ import email.policy
 import itertools
 import logging
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -42,6 +43,23 @@ def free_port() -> int:
 
 
 # Mail: a real aiosmtpd server on loopback, well-behaved unless told otherwise.
+
+
+_EMPTY_ENCODED_WORD = re.compile(rb"=\?[^?\s]*\?[qQbB]\?\?=")
+
+
+def subject_defect(raw: bytes) -> str | None:
+    """What is wrong with a received message's Subject, if anything: no empty encoded
+    word, no doubled or stray space once decoded (issue 14). Every test sink refuses
+    such a message, so every subject in the suite is checked."""
+    head = raw.partition(b"\r\n\r\n")[0]
+    if _EMPTY_ENCODED_WORD.search(head):
+        return "an empty encoded word in the headers"
+    message = email.message_from_bytes(head + b"\r\n\r\n", policy=email.policy.default)
+    subject = str(message.get("Subject", ""))
+    if "  " in subject or subject != subject.strip():
+        return f"a doubled or stray space in the subject {subject!r}"
+    return None
 
 
 @dataclass
@@ -112,6 +130,10 @@ class MailSink:
                 # Like a server shutting down: the reply, then the connection closes.
                 asyncio.get_running_loop().call_soon(server.transport.close)
             return reply
+        defect = subject_defect(envelope.original_content)
+        if defect:
+            self.faults_injected["bad-subject"] += 1
+            return f"554 5.6.0 {defect}"
         session.accepted += 1
         with self.lock:
             self.envelopes.append((list(envelope.rcpt_tos), envelope.original_content))

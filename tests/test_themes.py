@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
-from conftest import REPO
+from support import REPO
 from test_render import READER, edition, settings
 
 from digest.group import ALSO_TODAY, group

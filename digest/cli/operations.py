@@ -20,8 +20,8 @@ def check(ctx: Context) -> None:
         check_setting_names,
         check_smtp,
     )
+    from digest.collect.sources import resolve_sources
     from digest.errors import ConfigError
-    from digest.job import resolve_sources
 
     try:
         settings = ctx.settings

@@ -2,9 +2,10 @@
 
 `message` builds each distinct rendering once and fills it per subscriber;
 `dkim` signs the final bytes; `sender` sends them over a pool of reused
-connections with a pace limit and retries; `views` renders each distinct
-view of an edition once; `run` sends an edition to its audience, each
-delivery recorded in the ledger (`digest.db.ledger`).
+connections with a pace limit and retries; `transport` connects and runs one
+message's SMTP transaction; `views` renders each distinct view of an edition
+once; `run` sends an edition to its audience, each delivery recorded in the
+ledger (`digest.db.ledger`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from digest.deliver.message import (
     new_message_id,
     standin,
 )
-from digest.deliver.sender import Outgoing, Sender, SMTPUnavailable, Verdict, classify, connect
+from digest.deliver.sender import Outgoing, Sender, Verdict, classify
+from digest.deliver.transport import connect
+from digest.errors import SMTPUnavailable
 from digest.models import RenderedDigest, Subscriber
 
 __all__ = [
