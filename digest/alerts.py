@@ -114,7 +114,9 @@ def raise_alert(alert: Alert, settings: Settings, claims: AlertClaims, now: date
 
 def alert_message(alert: Alert, settings: Settings, now: datetime) -> EmailMessage:
     """The alert as a short plain-text message, marked as sent by a machine."""
-    message = EmailMessage(policy=SMTP)
+    # Never folded (RFC 5322 allows 998 characters): Python 3.11's folder can start a
+    # folded Subject with a stray space.
+    message = EmailMessage(policy=SMTP.clone(max_line_length=998))
     message["From"] = Address(settings.from_name, addr_spec=settings.from_address)
     message["To"] = Address(addr_spec=settings.alert_to)
     message["Subject"] = alert.summary
@@ -128,7 +130,9 @@ def alert_message(alert: Alert, settings: Settings, now: datetime) -> EmailMessa
 async def _send(alert: Alert, settings: Settings, now: datetime) -> None:
     client = await connect(settings)
     try:
-        await client.send_message(alert_message(alert, settings, now))
+        message = alert_message(alert, settings, now)
+        # Sent as built: aiosmtplib's send_message would re-fold it with its own policy.
+        await client.sendmail(settings.from_address, [settings.alert_to], message.as_bytes())
     finally:
         try:
             await client.quit()
