@@ -7,6 +7,7 @@ tested with values built by hand.
 
 from __future__ import annotations
 
+import secrets
 import zlib
 from datetime import datetime
 from enum import StrEnum
@@ -110,6 +111,11 @@ class Subscriber(BaseModel):
     topics_exclude: list[str] = Field(default_factory=list)
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    public_id: str = Field(
+        default_factory=lambda: secrets.token_urlsafe(16),
+        description="Opaque id in the subscriber's links; stored ones come from the database.",
+    )
+    paused_until: datetime | None = Field(None, description="Nothing is sent before this.")
 
 
 class Shard(BaseModel):

@@ -29,7 +29,7 @@ from digest.models import (
     Subscriber,
     Theme,
 )
-from digest.tokens import subscriber_url
+from digest.links import PREFERENCES_PAGE, UNSUBSCRIBE_PAGE, anchor, edition_url, subscriber_link
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +58,24 @@ class ThemeView:
 
     @classmethod
     def of(cls, theme: Theme) -> ThemeView:
-        return cls(label=theme.label, lead=theme.lead, more=theme.more)
+        """The theme as the caps left it; `omitted` counts the headlines they hid."""
+        hidden = sum(1 for a in theme.articles[1:] if not a.shown and a.duplicate_of is None)
+        return cls(label=theme.label, lead=theme.lead, more=theme.more, omitted=hidden)
+
+    @classmethod
+    def full(cls, theme: Theme) -> ThemeView:
+        """Every headline of the theme, whatever the caps (the web edition)."""
+        reports = [a for a in theme.articles[1:] if a.duplicate_of is None]
+        return cls(label=theme.label, lead=theme.lead, more=reports)
 
     def capped(self, limit: int) -> ThemeView:
         kept = self.more[:limit]
         return ThemeView(self.label, self.lead, kept, self.omitted + len(self.more) - len(kept))
+
+
+def headline_count(edition: Edition) -> int:
+    """Every headline of the edition, hidden by a cap or not; folded copies not counted."""
+    return sum(1 for t in edition.themes for a in t.articles if a.duplicate_of is None)
 
 
 class Renderer:
@@ -125,9 +138,12 @@ class Renderer:
 
     def unsubscribe_url(self, subscriber: Subscriber) -> str:
         """The subscriber's signed link, or in a preview without a key a marked placeholder."""
+        return self._link(subscriber, UNSUBSCRIBE_PAGE)
+
+    def _link(self, subscriber: Subscriber, page: str) -> str:
         if self._secret:
-            return subscriber_url(self.settings.public_url, self._secret, subscriber.email)
-        return f"{self.settings.public_url.rstrip('/')}/unsubscribe?token={_PLACEHOLDER_TOKEN}"
+            return subscriber_link(self.settings, self._secret, subscriber.public_id, page)
+        return f"{self.settings.links_url}/{page}?token={_PLACEHOLDER_TOKEN}"
 
     def _context(self, edition: Edition, subscriber: Subscriber, themes: list[ThemeView]) -> dict:
         """Everything the templates see except `themes` and `omitted`, which trimming varies."""
@@ -141,11 +157,14 @@ class Renderer:
             "local_day": edition.window_end.astimezone(tz).date(),
             "date": self._edition_date(edition, subscriber),
             "article_count": sum(1 + len(t.more) for t in themes),
+            "headline_total": headline_count(edition),
+            "edition_url": edition_url(self.settings, edition.id),
             "preheader": _one_line(" \u00b7 ".join(leads), 250),
             "from_name": self.settings.from_name,
             "from_address": self.settings.from_address,
             "postal_address": self.postal_address,
             "unsubscribe_url": self.unsubscribe_url(subscriber),
+            "preferences_url": self._link(subscriber, PREFERENCES_PAGE),
             "placeholders": {
                 "unsubscribe": not self._secret,
                 "postal_address": self.preview and not self.postal_address,
@@ -217,6 +236,11 @@ def safe_url(url: str) -> str:
     return url if _SAFE_URL.match(url) else ""
 
 
+def html_environment(settings: Settings) -> jinja2.Environment:
+    """The digest's HTML templates and filters, for pages that share its look (web edition)."""
+    return _environment(jinja2.FileSystemLoader([str(d) for d in settings.template_dirs]), True)
+
+
 def _environment(loader: jinja2.BaseLoader, autoescape: bool) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=loader,
@@ -230,6 +254,7 @@ def _environment(loader: jinja2.BaseLoader, autoescape: bool) -> jinja2.Environm
     env.filters["wrap"] = _wrap
     env.filters["heading"] = _heading
     env.filters["safe_url"] = safe_url
+    env.filters["anchor"] = anchor
     return env
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import secrets
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -46,6 +47,16 @@ subscribers = sa.Table(
     sa.Column("consecutive_bounces", sa.Integer, nullable=False, server_default="0"),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # Opaque id carried by the subscriber's links instead of the address (0003).
+    sa.Column(
+        "public_id",
+        sa.String(32),
+        nullable=False,
+        unique=True,
+        default=lambda: secrets.token_urlsafe(16),
+    ),
+    # No digest is sent before this time: the subscriber paused from their preferences.
+    sa.Column("paused_until", sa.DateTime(timezone=True), nullable=True),
 )
 
 feeds = sa.Table(
@@ -249,7 +260,7 @@ class Store:
         while True:
             query = subscribers.select().where(subscribers.c.id > last_id)
             if status is not None:
-                query = query.where(subscribers.c.status == status.value)
+                query = query.where(_with_status(status))
             query = query.order_by(subscribers.c.id).limit(batch)
             with self.engine.connect() as conn:
                 rows = conn.execute(query).all()
@@ -361,6 +372,55 @@ class Store:
                     .values(**values, updated_at=now_utc())
                 )
         return self.get_subscriber(email)
+
+    # --- Web edition and subscriber links (issue 15) ------------------------------
+    # What `digest serve` needs beyond the above; kept together to move as one block.
+
+    def subscriber_by_public_id(self, public_id: str) -> Subscriber | None:
+        """The subscriber a link's opaque id names, whatever their address is now."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                subscribers.select().where(subscribers.c.public_id == public_id)
+            ).first()
+        return _subscriber_from_row(row) if row else None
+
+    def resubscribe(self, email: str) -> Subscriber | None:
+        """Active again, from 'unsubscribed' only: a bounced address stays bounced."""
+        email = email.strip().lower()
+        with self.engine.begin() as conn:
+            conn.execute(
+                subscribers.update()
+                .where(
+                    subscribers.c.email == email,
+                    subscribers.c.status == SubscriberStatus.unsubscribed.value,
+                )
+                .values(status=SubscriberStatus.active.value, updated_at=now_utc())
+            )
+        return self.get_subscriber(email)
+
+    def pause_subscriber(self, email: str, until: datetime | None) -> Subscriber | None:
+        """Send nothing to the subscriber before `until` (None: resume now)."""
+        email = email.strip().lower()
+        with self.engine.begin() as conn:
+            conn.execute(
+                subscribers.update()
+                .where(subscribers.c.email == email)
+                .values(paused_until=until, updated_at=now_utc())
+            )
+        return self.get_subscriber(email)
+
+    def edition_ids(self, prefix: str, limit: int = 100) -> list[str]:
+        """Ids of the stored editions starting with `prefix`, newest date first."""
+        query = (
+            sa.select(editions.c.id)
+            .where(editions.c.id.startswith(prefix, autoescape=True))
+            .order_by(editions.c.id.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).scalars())
+
+    # --- end of the web block ------------------------------------------------------
 
     # Feeds
 
@@ -522,7 +582,7 @@ class Store:
             return sum(1 for sub in self.iter_subscribers(status) if where(sub))
         query = sa.select(sa.func.count()).select_from(subscribers)
         if status is not None:
-            query = query.where(subscribers.c.status == status.value)
+            query = query.where(_with_status(status))
         with self.engine.connect() as conn:
             return conn.execute(query).scalar_one()
 
@@ -635,10 +695,7 @@ class Store:
         query = (
             sa.select(sa.func.count())
             .select_from(subscribers)
-            .where(
-                subscribers.c.status == SubscriberStatus.active.value,
-                subscribers.c.email.not_in(done),
-            )
+            .where(_with_status(SubscriberStatus.active), subscribers.c.email.not_in(done))
         )
         with self.engine.connect() as conn:
             return conn.execute(query).scalar_one()
@@ -835,6 +892,15 @@ def _record_outcomes(
     return newly_bounced
 
 
+def _with_status(status: SubscriberStatus) -> sa.ColumnElement[bool]:
+    """Rows with this status; 'active' leaves out subscribers who paused their digest."""
+    clause = subscribers.c.status == status.value
+    if status is SubscriberStatus.active:
+        paused = subscribers.c.paused_until
+        clause = sa.and_(clause, sa.or_(paused.is_(None), paused <= now_utc()))
+    return clause
+
+
 def _insert_ignoring_duplicates(conn: sa.Connection, table: sa.Table) -> sa.Insert:
     """INSERT that skips rows whose key exists (SQLite and PostgreSQL: ON CONFLICT DO NOTHING)."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
@@ -979,4 +1045,6 @@ def _subscriber_from_row(row: sa.Row) -> Subscriber:
         topics_exclude=json.loads(row.topics_exclude),
         created_at=_aware(row.created_at),
         updated_at=_aware(row.updated_at),
+        public_id=row.public_id,
+        paused_until=_aware(row.paused_until),
     )
