@@ -12,8 +12,7 @@ import unicodedata
 from digest.config import Settings
 from digest.tokens import subscriber_url
 
-EDITIONS_PATH = "/editions"
-ARCHIVE_PATH = "/editions/"
+ARCHIVE_PATH = "/editions"
 FEED_PATH = "/feed.xml"
 PREFERENCES_PAGE = "preferences"
 UNSUBSCRIBE_PAGE = "unsubscribe"
@@ -27,7 +26,7 @@ def edition_slug(edition_id: str) -> str:
 
 
 def edition_path(edition_id: str) -> str:
-    return f"{EDITIONS_PATH}/{edition_slug(edition_id)}"
+    return f"{ARCHIVE_PATH}/{edition_slug(edition_id)}"
 
 
 def edition_url(settings: Settings, edition_id: str) -> str | None:

@@ -20,6 +20,7 @@ import css_inline
 import jinja2
 
 from digest.config import Settings
+from digest.links import PREFERENCES_PAGE, UNSUBSCRIBE_PAGE, anchor, edition_url, subscriber_link
 from digest.models import (
     Article,
     DigestError,
@@ -29,7 +30,6 @@ from digest.models import (
     Subscriber,
     Theme,
 )
-from digest.links import PREFERENCES_PAGE, UNSUBSCRIBE_PAGE, anchor, edition_url, subscriber_link
 
 log = logging.getLogger(__name__)
 

@@ -87,9 +87,7 @@ def _old_style_email(head: str) -> str | None:
     return email if "@" in email and _b64(email.encode()) == head else None
 
 
-def subscriber_url(
-    public_url: str, secret: str, public_id: str, path: str = "unsubscribe"
-) -> str:
+def subscriber_url(public_url: str, secret: str, public_id: str, path: str = "unsubscribe") -> str:
     """An absolute link under DIGEST_PUBLIC_URL carrying the subscriber's token."""
     query = urlencode({"token": make_token(secret, public_id)})
     return f"{public_url.rstrip('/')}/{path}?{query}"

@@ -343,9 +343,7 @@ def test_per_subscriber_values_in_the_bodies_survive_quoted_printable(tmp_path: 
     with serving() as sink:
         settings = settings_for(tmp_path, sink)
     composer = Composer(settings)
-    standin_url = (
-        f"https://digest.example.org/unsubscribe?token={make_token(SECRET, STANDIN_ID)}"
-    )
+    standin_url = f"https://digest.example.org/unsubscribe?token={make_token(SECRET, STANDIN_ID)}"
 
     def body(name: str, address: str, url: str, html: bool) -> str:
         words = "déjà vu, naïve café " * 6

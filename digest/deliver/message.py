@@ -50,7 +50,9 @@ def standin(subscriber: Subscriber) -> Subscriber:
     """The subscriber's preferences under the stand-in address, and name if they have one
     (templates may treat a missing name differently: views are keyed on having one)."""
     name = STANDIN_NAME if subscriber.name else ""
-    return subscriber.model_copy(update={"email": STANDIN_EMAIL, "name": name, "public_id": STANDIN_ID})
+    return subscriber.model_copy(
+        update={"email": STANDIN_EMAIL, "name": name, "public_id": STANDIN_ID}
+    )
 
 
 def new_message_id(settings: Settings) -> str:
