@@ -1,0 +1,49 @@
+"""Busy news days built from real headlines (the shared UCI sample), grouped for real."""
+
+from __future__ import annotations
+
+import csv
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+from digest.config import Settings
+from digest.group import GroupOptions, group
+from digest.models import Article, Edition
+
+UCI = REPO.parent.parent / "shared" / "data" / "uci-news-stories-dev.csv"
+SHARED = Path("/work/shared/data/uci-news-stories-dev.csv")
+
+
+def busy_day(headlines: int, day: str = "2026-03-19", seed: int = 15) -> Edition:
+    """An edition of `headlines` real headlines, grouped with the default caps."""
+    path = next((p for p in (SHARED, UCI) if p.is_file()), None)
+    if path is None:
+        pytest.fail(f"the shared headline sample is missing: expected {SHARED}")
+    with path.open(encoding="utf-8") as stream:
+        rows = list(csv.DictReader(stream))
+    rows = random.Random(seed).sample(rows, headlines)
+    end = datetime.fromisoformat(f"{day}T07:00:00+00:00").astimezone(UTC)
+    articles = [
+        Article(
+            key=row["URL"],
+            title=row["TITLE"],
+            url=row["URL"],
+            source=row["PUBLISHER"],
+            feed_url=f"https://{row['HOSTNAME']}/feed",
+            published=end - timedelta(minutes=3 * n + 1),
+        )
+        for n, row in enumerate(rows)
+    ]
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    return Edition(
+        id=f"digest/{day}",
+        generated_at=end,
+        window_start=end - timedelta(hours=24),
+        window_end=end,
+        themes=group(articles, GroupOptions.from_settings(settings)),
+        feeds=[],
+    )
