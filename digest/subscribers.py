@@ -288,7 +288,9 @@ def write_csv(subscribers: Iterable[Subscriber], stream: TextIO) -> int:
     Cells a spreadsheet would run as formulas are quoted (neutralise_cell); read_csv
     takes the quote off, so export then import gives back exactly what was stored.
     """
-    writer = csv.writer(stream, lineterminator="\n")
+    # CRLF, as RFC 4180 and spreadsheets write it; it also makes the csv module quote a
+    # cell holding a bare CR, which a "\n" line end leaves unquoted (and unreadable).
+    writer = csv.writer(stream, lineterminator="\r\n")
     writer.writerow(EXPORT_COLUMNS)
     count = 0
     for sub in subscribers:

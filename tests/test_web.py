@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import csv
+import hashlib
+import hmac
+import io
 import json
 import socket
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -13,11 +18,13 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from conftest import SAMPLE_FEEDS, SAMPLE_NOW, MailSink, digest_env, free_port, run_digest
 from webserve import CHROMIUM_ARGS, SECRET, Served, chromium_path, serving
 
 from digest.models import Subscriber
 from digest.store import Store
+from digest.subscribers import import_csv
 from digest.tokens import make_token
 
 
@@ -237,3 +244,141 @@ def test_serve_refuses_to_start_without_a_key_or_on_a_busy_port(tmp_path: Path) 
 def test_healthz_answers_for_container_health_checks(served: Served) -> None:
     response = httpx.get(served.base_url + "/healthz")
     assert response.status_code == 200 and response.text == "ok\n"
+
+
+def _old_style_token(email: str) -> str:
+    """A link as sent before opaque ids: base64 of the address, signed (kept working)."""
+    encoded = base64.urlsafe_b64encode(email.encode()).rstrip(b"=").decode()
+    mac = hmac.new(SECRET.encode(), f"subscriber|{email}".encode(), hashlib.sha256).digest()
+    return f"{encoded}.{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
+
+
+def test_a_token_sent_before_opaque_ids_still_unsubscribes_but_not_when_respelled(
+    served: Served,
+) -> None:
+    old = _old_style_token("bob@example.com")
+    head, signature = old.split(".")
+    with httpx.Client(base_url=served.base_url) as client:
+        for respelled in (f"{head}=.{signature}", f"{head}.{signature}=", f"{head}.x{signature}"):
+            refused = client.post("/unsubscribe", params={"token": respelled})
+            assert refused.status_code == 400, respelled
+        assert served.status("bob@example.com") == "active"
+
+        page = client.get("/unsubscribe", params={"token": old})
+        assert page.status_code == 200 and "bob@example.com" in page.text
+        done = client.post(
+            "/unsubscribe", params={"token": old}, content="List-Unsubscribe=One-Click"
+        )
+
+    assert done.status_code == 200 and "You are unsubscribed" in done.text
+    assert served.status("bob@example.com") == "unsubscribed"
+
+
+def test_a_link_keeps_working_after_the_address_changes(served: Served) -> None:
+    link = served.link("ann@example.com", "preferences")
+    store = served.store()
+    try:
+        with store.engine.begin() as conn:
+            conn.execute(
+                sa.text("UPDATE subscribers SET email = 'ann.new@example.org' WHERE email = :e"),
+                {"e": "ann@example.com"},
+            )
+    finally:
+        store.close()
+
+    page = httpx.get(link)
+
+    assert page.status_code == 200 and "ann.new@example.org" in page.text
+    saved = httpx.post(link, data={"format": "text", "timezone": "UTC"})
+    assert saved.status_code == 303
+    assert served.subscriber("ann.new@example.org").format.value == "text"
+
+
+def test_redirects_go_only_to_the_public_url_and_token_pages_are_never_cached(
+    served: Served,
+) -> None:
+    link = urlsplit(served.link("ann@example.com", "preferences"))
+    evil = {"Host": "evil.example"}
+    with httpx.Client(base_url=served.base_url) as client:
+        slash = client.get(f"/preferences/?{link.query}", headers=evil)
+        assert slash.status_code == 307
+        assert slash.headers["location"] == f"{served.base_url}/preferences?{link.query}"
+        posted = client.post(f"/preferences?{link.query}", data={"format": "html"}, headers=evil)
+        assert posted.status_code == 303
+        assert posted.headers["location"].startswith(f"{served.base_url}/preferences?token=")
+        for response in (
+            client.get(f"/preferences?{link.query}"),
+            client.get(f"/unsubscribe?{link.query}"),
+            client.post(f"/resubscribe?{link.query}"),
+            client.get("/unsubscribe?token=forged.token"),
+            slash,
+            posted,
+        ):
+            where = (response.request.method, response.request.url.path, response.status_code)
+            assert response.headers["cache-control"] == "no-store", where
+            assert response.headers["referrer-policy"] == "no-referrer", where
+            assert response.headers["x-content-type-options"] == "nosniff", where
+            assert "frame-ancestors 'none'" in response.headers["content-security-policy"], where
+
+
+@pytest.mark.parametrize("zone", ["localtime", "posixrules", "Factory", "Mars/Base", "EST"])
+def test_the_preferences_form_accepts_only_the_zones_it_lists(served: Served, zone: str) -> None:
+    link = served.link("bob@example.com", "preferences")
+    before = served.export()
+    listed = httpx.get(link).text
+
+    refused = httpx.post(link, data={"timezone": zone, "format": "html"})
+
+    assert f"<option>{zone}</option>" not in listed
+    assert refused.status_code == 400 and "is not one of the listed zones" in refused.text
+    assert served.export() == before
+
+
+def test_pausing_skips_the_subscriber_until_they_resume(
+    served: Served, smtp_sink: MailSink
+) -> None:
+    link = served.link("ann@example.com", "preferences")
+    paused = httpx.post(link, data={"pause": "7", "format": "html"}, follow_redirects=True)
+    assert paused.status_code == 200 and "Paused until" in paused.text
+    until = served.subscriber("ann@example.com").paused_until
+    assert until is not None and 6.9 < (until - datetime.now(UTC)).total_seconds() / 86400 <= 7
+
+    env = {**served.env, **smtp_sink.env()}
+    first = run_digest(["run", "--now", SAMPLE_NOW], env, served.cwd)
+    assert first.returncode == 0, first.stderr
+    assert [r for rcpts, _ in smtp_sink.envelopes for r in rcpts] == ["bob@example.com"]
+
+    resumed = httpx.post(link, data={"pause": "0", "format": "html"}, follow_redirects=True)
+    assert "Paused until" not in resumed.text
+    assert served.subscriber("ann@example.com").paused_until is None
+    # Resumed, she gets today's edition on the next run; bob already has it.
+    later = run_digest(["run", "--now", SAMPLE_NOW], env, served.cwd)
+    assert later.returncode == 0, later.stderr
+    assert [r for rcpts, _ in smtp_sink.envelopes[1:] for r in rcpts] == ["ann@example.com"]
+
+
+def test_a_formula_planted_through_the_form_is_exported_inert_and_imported_exact(
+    served: Served, tmp_path: Path
+) -> None:
+    planted, sum_ = '=HYPERLINK("http://evil.example")', "-2+3"
+    link = served.link("ann@example.com", "preferences")
+    saved = httpx.post(
+        link, data={"topics_include": planted, "topics_exclude": sum_, "format": "html"}
+    )
+    assert saved.status_code == 303
+
+    exported = served.export()
+    rows = list(csv.DictReader(io.StringIO(exported)))
+    cells = [cell for row in rows for cell in row.values() if cell]
+    assert not [c for c in cells if c.startswith(("=", "+", "-", "@", "\t", "\r"))]
+    ann = next(row for row in rows if row["email"] == "ann@example.com")
+    assert (ann["topics_include"], ann["topics_exclude"]) == (f"'{planted}", f"'{sum_}")
+
+    empty = Store(f"sqlite:///{tmp_path / 'copy.db'}")
+    try:
+        plan, counts = import_csv(empty, io.StringIO(exported))
+        assert not plan.bad and counts is not None and counts.added == 2
+        copy = empty.get_subscriber("ann@example.com")
+    finally:
+        empty.close()
+    assert copy is not None and (copy.topics_include, copy.topics_exclude) == ([planted], [sum_])

@@ -98,6 +98,7 @@ def test_web_edition_shows_every_headline_on_desktop_and_phone(archive: Archive)
                 # Readable on a phone: nothing wider than the screen.
                 overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
                 assert overflow <= 0, (name, overflow)
+                page.screenshot(path=str(artifact(f"web-edition-{name}-top.png")))
                 page.screenshot(path=str(artifact(f"web-edition-{name}.png")), full_page=True)
                 page.close()
 
