@@ -412,7 +412,7 @@ def subscribers_export(ctx: _Context, path: Path) -> None:
 @click.option("--port", type=click.IntRange(1, 65535), help="[default: DIGEST_SERVE_PORT].")
 @pass_ctx
 def serve(ctx: _Context, host: str | None, port: int | None) -> None:
-    """Run the web app behind DIGEST_PUBLIC_URL: unsubscribe and preferences pages."""
+    """Run the web app behind DIGEST_PUBLIC_URL: web editions, preferences, unsubscribe."""
     from digest.web import serve as run_server
 
     run_server(

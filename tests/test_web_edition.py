@@ -99,6 +99,8 @@ def test_web_edition_shows_every_headline_on_desktop_and_phone(archive: Archive)
                 overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
                 assert overflow <= 0, (name, overflow)
                 page.screenshot(path=str(artifact(f"web-edition-{name}-top.png")))
+                page.evaluate("document.querySelectorAll('h2')[1].scrollIntoView()")
+                page.screenshot(path=str(artifact(f"web-edition-{name}-theme.png")))
                 page.screenshot(path=str(artifact(f"web-edition-{name}.png")), full_page=True)
                 page.close()
 
