@@ -19,11 +19,12 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from conftest import SAMPLE_FEEDS, SAMPLE_NOW, MailSink, digest_env, free_port, run_digest
 from webserve import CHROMIUM_ARGS, SECRET, Served, chromium_path, serving
 
 from digest.models import Subscriber
-from digest.store import Store
+from digest.store import Store, _alembic_config, make_engine, upgrade_schema
 from digest.subscribers import import_csv
 from digest.tokens import make_token
 
@@ -382,3 +383,38 @@ def test_a_formula_planted_through_the_form_is_exported_inert_and_imported_exact
     finally:
         empty.close()
     assert copy is not None and (copy.topics_include, copy.topics_exclude) == ([planted], [sum_])
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_upgrading_gives_every_existing_subscriber_their_own_opaque_id(
+    tmp_path: Path, database: str, request: pytest.FixtureRequest
+) -> None:
+    url = (
+        f"sqlite:///{tmp_path / 'old.db'}"
+        if database == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "0002")
+        for address in ("ann@example.com", "bob@example.com"):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO subscribers (email, created_at, updated_at) "
+                    "VALUES (:e, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                ),
+                {"e": address},
+            )
+
+    upgrade_schema(engine)
+    engine.dispose()
+
+    store = Store(url)
+    try:
+        ids = [s.public_id for s in store.iter_subscribers()]
+        added = store.add_subscriber(Subscriber(email="cy@example.com"))
+        assert store.subscriber_by_public_id(added.public_id) == added
+    finally:
+        store.close()
+    assert len(set(ids)) == 2 and all(len(i) >= 22 and "@" not in i for i in ids)
+    assert added.public_id not in ids
