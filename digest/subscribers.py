@@ -322,6 +322,7 @@ def describe(sub: Subscriber) -> list[tuple[str, str]]:
         ("format", sub.format.value),
         ("topics_include", "; ".join(sub.topics_include) or "(all)"),
         ("topics_exclude", "; ".join(sub.topics_exclude) or "(none)"),
+        ("paused_until", sub.paused_until.isoformat() if sub.paused_until else "(not paused)"),
         ("created_at", sub.created_at.isoformat() if sub.created_at else ""),
         ("updated_at", sub.updated_at.isoformat() if sub.updated_at else ""),
     ]
