@@ -14,15 +14,16 @@ from digest.config import Settings
 from digest.group import GroupOptions, group
 from digest.models import Article, Edition
 
-UCI = REPO.parent.parent / "shared" / "data" / "uci-news-stories-dev.csv"
-SHARED = Path("/work/shared/data/uci-news-stories-dev.csv")
+# Shared data beside the checkout (main) or beside the worktrees' folder; never copied in.
+SAMPLE = Path("shared") / "data" / "uci-news-stories-dev.csv"
+CANDIDATES = (REPO.parent / SAMPLE, REPO.parent.parent / SAMPLE)
 
 
 def busy_day(headlines: int, day: str = "2026-03-19", seed: int = 15) -> Edition:
     """An edition of `headlines` real headlines, grouped with the default caps."""
-    path = next((p for p in (SHARED, UCI) if p.is_file()), None)
+    path = next((p for p in CANDIDATES if p.is_file()), None)
     if path is None:
-        pytest.fail(f"the shared headline sample is missing: expected {SHARED}")
+        pytest.fail(f"the shared headline sample is missing: expected {CANDIDATES[0]}")
     with path.open(encoding="utf-8") as stream:
         rows = list(csv.DictReader(stream))
     rows = random.Random(seed).sample(rows, headlines)
