@@ -81,7 +81,7 @@ def _bad_tokens(served: Served) -> dict[str, str | None]:
     good = make_token(SECRET, ann.public_id)
     id_part, signature = good.split(".")
     flipped = signature[:-3] + ("A" if signature[-3] != "A" else "B") + signature[-2:]
-    # 32 bytes are 43 base64 characters; the last carries 4 unused bits, so a neighbour
+    # 32 bytes are 43 base64 characters; the last carries 2 unused bits, so a neighbour
     # character decodes to the same bytes: only a comparison of the text refuses it.
     last = signature[-1]
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
