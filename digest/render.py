@@ -157,7 +157,9 @@ class Renderer:
             "local_day": edition.window_end.astimezone(tz).date(),
             "date": self._edition_date(edition, subscriber),
             "article_count": sum(1 + len(t.more) for t in themes),
-            "headline_total": headline_count(edition),
+            # A subscriber's topics narrow the edition they are shown: its count would not be
+            # the web page's, so their link names no number.
+            "headline_total": None if _personal(subscriber) else headline_count(edition),
             "edition_url": edition_url(self.settings, edition.id),
             "preheader": _one_line(" \u00b7 ".join(leads), 250),
             "from_name": self.settings.from_name,
@@ -228,6 +230,10 @@ class Renderer:
             ) from None
         except (jinja2.TemplateError, TypeError, ValueError, AttributeError) as exc:
             raise TemplateError(f"{_where(exc, name)}: {exc}") from None
+
+
+def _personal(subscriber: Subscriber) -> bool:
+    return bool(subscriber.topics_include or subscriber.topics_exclude)
 
 
 def safe_url(url: str) -> str:

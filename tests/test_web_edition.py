@@ -249,3 +249,20 @@ def test_manage_preferences_from_a_received_message_then_unsubscribe_and_resubsc
             assert served.status("ann@example.com") == "active"
         finally:
             browser.close()
+
+
+def test_a_subscriber_with_topics_is_not_told_a_count_that_is_not_theirs() -> None:
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, secret_key=SECRET, public_url="https://news.example.org"
+    )
+    day = busy_day(120)
+    reader = Subscriber(email="ann@example.com", topics_exclude=[day.themes[0].label])
+
+    rendered = Renderer(settings).render(day, reader)
+
+    page = BeautifulSoup(rendered.html or "", "html.parser")
+    link = page.find("a", string=re.compile("All of today's headlines"))
+    assert link is not None and link["href"] == "https://news.example.org/editions/2026-03-19"
+    assert "All of today's headlines:\nhttps://news.example.org/editions/2026-03-19" in (
+        rendered.text
+    )
