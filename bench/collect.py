@@ -214,10 +214,10 @@ def _baseline(urls: list[str], out: mp.Queue) -> None:
 def _digest(urls: list[str], db: str, out: mp.Queue) -> None:
     from digest.collect import collect
     from digest.config import load_settings
-    from digest.store import Store
+    from digest.db import Database
 
     settings = load_settings(database_url=f"sqlite:///{db}")
-    store = Store(settings.database_url)
+    store = Database(settings.database_url).feeds
     began = time.perf_counter()
     result = collect(urls, NOW - timedelta(hours=24), NOW, store, settings)
     elapsed = time.perf_counter() - began

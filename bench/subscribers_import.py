@@ -2,7 +2,7 @@
 
 Compares `import_csv` (validate all, then a few bulk statements in one
 transaction) with a baseline that stores the good rows one
-`Store.add_subscriber` call (one transaction) at a time, on SQLite files.
+`subscribers.add` call (one transaction) at a time, on SQLite files.
 The baseline runs on the first --baseline-rows rows and is compared by rate.
 
     python bench/subscribers_import.py [--rows 10000] [--baseline-rows 2000]
@@ -17,8 +17,8 @@ import resource
 import tempfile
 import time
 
+from digest.db import Database
 from digest.models import Subscriber
-from digest.store import Store
 from digest.subscribers import import_csv, read_csv
 
 ZONES = ["Europe/Paris", "America/New_York", "Asia/Tokyo", "UTC"]
@@ -54,8 +54,8 @@ def main() -> None:
     text = make_csv(args.rows)
 
     with tempfile.TemporaryDirectory() as tmp:
-        bulk = Store(f"sqlite:///{tmp}/bulk.db")
-        one_by_one = Store(f"sqlite:///{tmp}/baseline.db")
+        bulk = Database(f"sqlite:///{tmp}/bulk.db").subscribers
+        one_by_one = Database(f"sqlite:///{tmp}/baseline.db").subscribers
         plan = read_csv(io.StringIO(text))
         print(f"{args.rows} rows, {len(plan.rows)} good, {len(plan.bad)} bad")
 
@@ -66,13 +66,13 @@ def main() -> None:
 
         def baseline() -> None:
             for row in sample:
-                one_by_one.add_subscriber(Subscriber(**row))
+                one_by_one.add(Subscriber(**row))
 
         ours = timed("import_csv (validate + bulk, one transaction)", import_bulk)
         again = timed("import_csv again (all unchanged)", import_bulk)
-        base = timed(f"baseline: add_subscriber per row, {len(sample)} rows", baseline)
-        assert sum(1 for _ in bulk.iter_subscribers()) == len(plan.rows)
-        assert sum(1 for _ in one_by_one.iter_subscribers()) == len(sample)
+        base = timed(f"baseline: subscribers.add per row, {len(sample)} rows", baseline)
+        assert sum(1 for _ in bulk.iter()) == len(plan.rows)
+        assert sum(1 for _ in one_by_one.iter()) == len(sample)
         bulk.close()
         one_by_one.close()
 

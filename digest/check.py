@@ -12,10 +12,11 @@ from dataclasses import dataclass
 import aiosmtplib
 
 from digest.collect import check as check_feed_list
-from digest.config import ConfigError, Settings
+from digest.config import Settings
+from digest.db import Database
+from digest.db.feeds import FeedRepository
 from digest.deliver import connect
-from digest.models import DigestError
-from digest.store import Store, schema_revisions
+from digest.errors import ConfigError, DigestError, SMTPUnavailable
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,13 +40,13 @@ def check_secret(settings: Settings) -> Check:
     return Check("secret key", True, "DIGEST_SECRET_KEY is set")
 
 
-def check_database(settings: Settings) -> tuple[Check, Store | None]:
+def check_database(settings: Settings) -> tuple[Check, Database | None]:
     try:
-        store = Store(settings.database_url)
-        current, _ = schema_revisions(store.engine)
+        db = Database(settings.database_url)
+        current, _ = db.revisions()
     except DigestError as exc:
         return Check("database", False, str(exc), "fix DIGEST_DATABASE_URL"), None
-    return Check("database", True, f"{store.describe()} at schema revision {current}"), store
+    return Check("database", True, f"{db.describe()} at schema revision {current}"), db
 
 
 def check_smtp(settings: Settings) -> Check:
@@ -60,7 +61,7 @@ def check_smtp(settings: Settings) -> Check:
             f"{target}: login as {settings.smtp_username!r} refused ({exc.code})",
             "check DIGEST_SMTP_USERNAME and DIGEST_SMTP_PASSWORD",
         )
-    except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+    except (aiosmtplib.SMTPException, SMTPUnavailable, OSError, TimeoutError) as exc:
         return Check(
             "smtp",
             False,
@@ -86,7 +87,7 @@ async def _smtp_handshake(settings: Settings) -> str:
             client.close()
 
 
-def check_feeds(settings: Settings, store: Store, sources: list[str]) -> list[Check]:
+def check_feeds(settings: Settings, feeds: FeedRepository, sources: list[str]) -> list[Check]:
     """Fetch and parse every feed afresh, as `digest feeds check` does."""
     return [
         Check(
@@ -97,5 +98,5 @@ def check_feeds(settings: Settings, store: Store, sources: list[str]) -> list[Ch
             else report.error or "failed",
             "fix or remove it with `digest feeds remove URL`",
         )
-        for report in check_feed_list(sources, store, settings)
+        for report in check_feed_list(sources, feeds, settings)
     ]

@@ -7,11 +7,11 @@ an operator never sees a traceback for a typo.
 
 from __future__ import annotations
 
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
 from pathlib import Path
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AwareDatetime,
     Field,
@@ -22,7 +22,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from digest.models import DigestError
+from digest import validate
+from digest.errors import ConfigError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 SAMPLE_FEEDS_DIR = PACKAGE_DIR / "sample_feeds"
@@ -34,10 +35,6 @@ DEFAULT_TEMPLATES_DIR = next(
 )
 
 ENV_PREFIX = "DIGEST_"
-
-
-class ConfigError(DigestError):
-    """One or more settings are wrong; the message has one line per problem."""
 
 
 class Settings(BaseSettings):
@@ -97,6 +94,9 @@ class Settings(BaseSettings):
     dkim_key_file: Path | None = None
     dkim_selector: str = Field("", pattern=r"^([A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*)?$")
     dkim_domain: str = Field("", pattern=r"^([A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+)?$")
+    dkim_ed25519_key_file: Path | None = None
+    dkim_ed25519_selector: str = Field("", pattern=r"^([A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*)?$")
+    max_message_bytes: int = Field(1_000_000, ge=50_000)
 
     # Subscribers and the web app (unsubscribe, preferences)
     secret_key: SecretStr = SecretStr("")
@@ -142,28 +142,17 @@ class Settings(BaseSettings):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone {value!r}; use an IANA name such as 'Europe/Paris'"
-            ) from None
-        return value
+        return validate.time_zone(value)
 
     @field_validator("from_address")
     @classmethod
     def _valid_from_address(cls, value: str) -> str:
-        try:
-            return validate_email(value.strip(), check_deliverability=False).normalized
-        except EmailNotValidError as exc:
-            raise ValueError(f"not an email address: {exc}") from None
+        return validate.email_address(value)
 
-    @field_validator("from_name", "subject")
+    @field_validator("from_name", "subject", "feedback_id", "list_unsubscribe_mailto")
     @classmethod
     def _one_line(cls, value: str) -> str:
-        if any(ch in value for ch in "\r\n\x00"):
-            raise ValueError("must be one line: remove the line break")
-        return value
+        return one_line_setting(value)
 
     @field_validator("templates_dir")
     @classmethod
@@ -172,26 +161,36 @@ class Settings(BaseSettings):
             raise ValueError(f"{value} is not a directory")
         return value
 
-    @field_validator("dkim_key_file", mode="before")
+    @field_validator("dkim_key_file", "dkim_ed25519_key_file", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         """An empty DIGEST_DKIM_KEY_FILE= (as in .env.example) means no DKIM."""
         return None if value == "" else value
 
-    @field_validator("dkim_key_file")
+    @field_validator("dkim_key_file", "dkim_ed25519_key_file")
     @classmethod
     def _dkim_key_readable(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():
             raise ValueError(f"{value} is not a file; point it at a PEM private key")
         return value
 
-    @field_validator("dkim_selector")
+    @field_validator("dkim_selector", "dkim_ed25519_selector")
     @classmethod
     def _dkim_selector_given(cls, value: str, info: ValidationInfo) -> str:
-        if info.data.get("dkim_key_file") is not None and not value:
+        key_file = (info.field_name or "").replace("selector", "key_file")
+        if info.data.get(key_file) is not None and not value:
             raise ValueError(
-                "required with DIGEST_DKIM_KEY_FILE (the DNS record is "
+                f"required with {ENV_PREFIX}{key_file.upper()} (the DNS record is "
                 "<selector>._domainkey.<domain>)"
+            )
+        if (
+            key_file == "dkim_ed25519_key_file"
+            and value
+            and value == info.data.get("dkim_selector")
+        ):
+            raise ValueError(
+                "must differ from DIGEST_DKIM_SELECTOR (a selector's DNS record holds one key), "
+                "e.g. ed2026"
             )
         return value
 
@@ -232,6 +231,27 @@ class Settings(BaseSettings):
         if self.smtp_port:
             return self.smtp_port
         return {"starttls": 587, "tls": 465, "none": 25}[self.smtp_security]
+
+
+_LINE_BREAKS = frozenset("\r\n\x00\x0b\x0c\x85\u2028\u2029")
+
+
+def one_line_setting(value: str) -> str:
+    """A header setting: no line break, neither as typed nor inside an RFC 2047 encoded word
+    (a mail client decodes `=?utf-8?q?=0D=0A...?=` into one, and may see a new header)."""
+    decoded = value
+    if "=?" in value:
+        try:
+            decoded = str(make_header(decode_header(value)))
+        except (HeaderParseError, LookupError, UnicodeError, ValueError):
+            raise ValueError(
+                "has an RFC 2047 encoded word that cannot be decoded; write the text as it is"
+            ) from None
+    if not _LINE_BREAKS.isdisjoint(value) or not _LINE_BREAKS.isdisjoint(decoded):
+        raise ValueError(
+            "must be one line: remove the line break (also inside an encoded word =?...?=)"
+        )
+    return value
 
 
 def _parse_feed_list(value: str) -> list[str]:

@@ -10,13 +10,16 @@ from __future__ import annotations
 import secrets
 import zlib
 from datetime import datetime
-from enum import StrEnum
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-
-class DigestError(Exception):
-    """An error an operator can act on: the message says what and how to fix it."""
+from digest.errors import DigestError
+from digest.states import (  # noqa: F401  (re-exported: the models use them)
+    DeliveryState,
+    MailFormat,
+    RunStatus,
+    SubscriberStatus,
+)
 
 
 class Article(BaseModel):
@@ -39,6 +42,7 @@ class Article(BaseModel):
     duplicate_of: str | None = Field(
         None, description="Key of the article that stands for this same report."
     )
+    story: int = Field(0, description="Number of its story (one event) in the edition; 0 unset.")
 
 
 class FeedReport(BaseModel):
@@ -61,6 +65,7 @@ class Theme(BaseModel):
     label: str
     articles: list[Article]
     shown: bool = True
+    catch_all: bool = Field(False, description="The last section: articles related to no other.")
 
     @property
     def lead(self) -> Article:
@@ -87,15 +92,9 @@ class Edition(BaseModel):
         return sum(len(t.articles) for t in self.themes)
 
 
-class SubscriberStatus(StrEnum):
-    active = "active"
-    unsubscribed = "unsubscribed"
-    bounced = "bounced"
-
-
-class MailFormat(StrEnum):
-    html = "html"
-    text = "text"
+def new_public_id() -> str:
+    """A subscriber's opaque link id: random, so it says nothing about who they are."""
+    return secrets.token_urlsafe(16)
 
 
 class Subscriber(BaseModel):
@@ -112,7 +111,7 @@ class Subscriber(BaseModel):
     created_at: datetime | None = None
     updated_at: datetime | None = None
     public_id: str = Field(
-        default_factory=lambda: secrets.token_urlsafe(16),
+        default_factory=new_public_id,
         description="Opaque id in the subscriber's links; stored ones come from the database.",
     )
     paused_until: datetime | None = Field(None, description="Nothing is sent before this.")
@@ -185,6 +184,7 @@ def edition_json(edition: Edition) -> dict:
             "also_reported_by": list(a.also_reported_by),
             "shown": a.shown,
             "duplicate_of": a.duplicate_of,
+            "story": a.story,
         }
 
     return {
@@ -198,6 +198,7 @@ def edition_json(edition: Edition) -> dict:
             {
                 "label": t.label,
                 "shown": t.shown,
+                "catch_all": t.catch_all,
                 "lead": article(t.lead),
                 "articles": [article(a) for a in t.articles],
             }

@@ -20,10 +20,10 @@ import css_inline
 import jinja2
 
 from digest.config import Settings
+from digest.errors import TemplateError
 from digest.links import PREFERENCES_PAGE, UNSUBSCRIBE_PAGE, anchor, edition_url, subscriber_link
 from digest.models import (
     Article,
-    DigestError,
     Edition,
     MailFormat,
     RenderedDigest,
@@ -43,34 +43,36 @@ _SAFE_URL = re.compile(r"^https?://[^\s\"'<>\\]+$", re.IGNORECASE)
 _PLACEHOLDER_TOKEN = "PREVIEW-PLACEHOLDER-set-DIGEST_SECRET_KEY"
 
 
-class TemplateError(DigestError):
-    """A template could not be loaded or rendered; names the file and line."""
-
-
 @dataclass(frozen=True)
 class ThemeView:
-    """What a template sees of a theme: the lead, the others, and how many were left out."""
+    """What a template sees of a theme: the lead, the others, and how many were left out.
+
+    `catch_all` marks the last section, articles related to no other: it is
+    shown as a plain list (partials/also_today.*), with no lead.
+    """
 
     label: str
     lead: Article
     more: list[Article]
     omitted: int = 0
+    catch_all: bool = False
 
     @classmethod
     def of(cls, theme: Theme) -> ThemeView:
         """The theme as the caps left it; `omitted` counts the headlines they hid."""
         hidden = sum(1 for a in theme.articles[1:] if not a.shown and a.duplicate_of is None)
-        return cls(label=theme.label, lead=theme.lead, more=theme.more, omitted=hidden)
+        return cls(theme.label, theme.lead, theme.more, hidden, theme.catch_all)
 
     @classmethod
     def full(cls, theme: Theme) -> ThemeView:
         """Every headline of the theme, whatever the caps (the web edition)."""
         reports = [a for a in theme.articles[1:] if a.duplicate_of is None]
-        return cls(label=theme.label, lead=theme.lead, more=reports)
+        return cls(theme.label, theme.lead, reports, catch_all=theme.catch_all)
 
     def capped(self, limit: int) -> ThemeView:
         kept = self.more[:limit]
-        return ThemeView(self.label, self.lead, kept, self.omitted + len(self.more) - len(kept))
+        omitted = self.omitted + len(self.more) - len(kept)
+        return ThemeView(self.label, self.lead, kept, omitted, self.catch_all)
 
 
 def headline_count(edition: Edition) -> int:
@@ -118,7 +120,7 @@ class Renderer:
 
     def subject(self, edition: Edition, subscriber: Subscriber) -> str:
         """The subject line: one line, whatever the feeds hold."""
-        top = [t.label for t in edition.themes if t.shown][:2]
+        top = [t.label for t in edition.themes if t.shown and not t.catch_all][:2]
         return self._subject(self._edition_date(edition, subscriber), top)
 
     def _subject(self, date: str, top: list[str]) -> str:

@@ -7,7 +7,7 @@ DIGEST_CATCH_UP_HOURS, and logged as missed otherwise. SIGTERM and SIGINT let th
 message in flight finish, then the process exits 0.
 
 Double sends are impossible by construction, not by timing: every send goes
-through the edition lock and the deliveries table (see digest.job).
+through the edition lock and the deliveries table (see digest.deliver.run).
 """
 
 from __future__ import annotations
@@ -20,11 +20,18 @@ import types
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import schedule
 
 from digest.config import Settings
+from digest.logs import edition_context
+from digest.models import Subscriber
+
+if TYPE_CHECKING:  # `digest health` reads only the heartbeat: keep its start-up light
+    from digest.db import Database
+    from digest.deliver.run import RunReport
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +53,18 @@ class Clock:
     """
 
     def __init__(self, start: datetime | None = None, speed: float = 1.0) -> None:
+        self._start = start.astimezone(UTC) if start else None
         self._origin_real = datetime.now(UTC)
-        self._origin = start.astimezone(UTC) if start else self._origin_real
+        self._origin = self._start or self._origin_real
         self.speed = speed
         self.simulated = start is not None or speed != 1.0
+
+    def restart(self) -> None:
+        """Count from now: a test clock starts with the loop, not with the set-up before it
+        (at two simulated hours a second, set-up alone would be a minute late)."""
+        real = datetime.now(UTC)
+        self._origin = self._start or real
+        self._origin_real = real
 
     def now(self) -> datetime:
         elapsed = datetime.now(UTC) - self._origin_real
@@ -116,6 +131,7 @@ class Scheduler:
             self.settings.send_at,
             self.settings.timezone,
         )
+        self.clock.restart()
         self.catch_up()
         while not self.stop.is_set():
             self.jobs.run_pending()
@@ -167,6 +183,59 @@ class Scheduler:
 
         signal.signal(signal.SIGTERM, handle)
         signal.signal(signal.SIGINT, handle)
+
+
+def for_database(settings: Settings, db: Database) -> Scheduler:
+    """The scheduler `digest schedule` runs: each mark sends through `job.run_edition`."""
+    # Loaded now, before the clock starts: a sped-up test clock would count the import.
+    import digest.job  # noqa: F401
+
+    scheduler = Scheduler(
+        settings,
+        send=lambda now, hourly: send_due(settings, db, now, hourly=hourly, stop=scheduler.stop),
+        is_done=lambda when: edition_sent(settings, db, when),
+        clock=Clock(settings.clock_start, settings.clock_speed),
+    )
+    return scheduler
+
+
+def send_due(
+    settings: Settings, db: Database, now: datetime, *, hourly: bool, stop: threading.Event
+) -> RunReport | None:
+    """One scheduled send of the edition for `now`, to whoever is due and does not have it.
+
+    At DIGEST_SEND_AT: subscribers without a delivery hour of their own. Hourly:
+    those whose own hour has come in their time zone. None when nobody is waiting,
+    so idle hours neither build an edition nor record a run.
+    """
+    from digest.job import EditionDay, run_edition
+
+    due = _own_hour_reached(now) if hourly else _no_own_hour
+    if not db.ledger.undelivered_count(EditionDay.of(settings, now).id, due):
+        return None
+    report = run_edition(settings, db, now=now, due=due, stop=stop)
+    with edition_context(report.edition_id):
+        log.info("%s", report.summary())
+    return report
+
+
+def edition_sent(settings: Settings, db: Database, when: datetime) -> bool:
+    """Whether everyone due at the daily send time has the edition for `when`."""
+    from digest.job import EditionDay
+
+    return not db.ledger.undelivered_count(EditionDay.of(settings, when).id, _no_own_hour)
+
+
+def _no_own_hour(subscriber: Subscriber) -> bool:
+    return subscriber.delivery_hour is None
+
+
+def _own_hour_reached(now: datetime) -> Callable[[Subscriber], bool]:
+    def due(subscriber: Subscriber) -> bool:
+        hour = subscriber.delivery_hour
+        return hour is not None and now.astimezone(ZoneInfo(subscriber.timezone)).hour >= hour
+
+    return due
 
 
 def heartbeat_is_fresh(path: Path = HEARTBEAT_FILE) -> bool:

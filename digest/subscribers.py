@@ -5,6 +5,8 @@ preferences page, so a value accepted in one place is accepted in all.
 An import is validated whole before anything is written: every bad row is
 reported with its line number and reason, and the good rows are committed in
 one transaction (or none are, unless the operator asks to skip the bad ones).
+The rule of that upsert lives here too: an old list never undoes an unsubscribe.
+Storage is digest.db.subscribers; the address and time-zone checks are digest.validate.
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TextIO
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from digest.models import DigestError, MailFormat, Subscriber, SubscriberStatus
-from digest.store import SUBSCRIBER_FIELDS, Store, UpsertCounts, normalise_email
+from digest import validate
+from digest.db.subscribers import FIELDS, Columns, SubscriberRepository, to_columns
+from digest.errors import DigestError, InvalidField
+from digest.models import MailFormat, Subscriber, SubscriberStatus
 
 # Columns an import may name (only `email` is required) and an export writes.
-CSV_COLUMNS = ("email", *SUBSCRIBER_FIELDS)
+CSV_COLUMNS = ("email", *FIELDS)
 # Export adds the record's times, so export then import into an empty database is lossless.
 EXPORT_COLUMNS = (*CSV_COLUMNS, "created_at", "updated_at")
 TOPIC_SEPARATOR = ";"
@@ -53,15 +56,10 @@ def _quoted_on_export(value: str) -> bool:
     return value.lstrip(FORMULA_QUOTE).startswith(FORMULA_STARTS)
 
 
-class InvalidField(DigestError):
-    """One field's value is wrong; the message says why and what is accepted."""
-
-
 def parse_email(value: str) -> str:
-    try:
-        return normalise_email(value)
-    except DigestError as exc:
-        raise InvalidField(str(exc)) from None
+    # The local part is case-sensitive by the RFC but not in practice: treat
+    # Ann@x and ann@x as one subscriber.
+    return validate.email_address(value).lower()
 
 
 def parse_name(value: str) -> str:
@@ -80,14 +78,7 @@ def parse_status(value: str) -> SubscriberStatus:
 
 
 def parse_timezone(value: str, default: str = "UTC") -> str:
-    name = value.strip() or default
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidField(
-            f"unknown time zone {name!r}; use an IANA name such as 'Europe/Paris'"
-        ) from None
-    return name
+    return validate.time_zone(value.strip() or default)
 
 
 def parse_delivery_hour(value: str | int | None) -> int | None:
@@ -261,7 +252,7 @@ def _parse_row(columns: tuple[str, ...], cells: list[str], default_timezone: str
 
 
 def import_csv(
-    store: Store,
+    store: SubscriberRepository,
     stream: TextIO,
     *,
     default_timezone: str = "UTC",
@@ -276,10 +267,77 @@ def import_csv(
     plan = read_csv(stream, default_timezone)
     if plan.bad and not skip_invalid:
         return plan, None
-    counts = store.upsert_subscribers(
-        plan.rows, default_timezone=default_timezone, resubscribe=resubscribe
-    )
+    counts = upsert(store, plan.rows, default_timezone=default_timezone, resubscribe=resubscribe)
     return plan, counts
+
+
+@dataclass
+class UpsertCounts:
+    """What a bulk upsert of subscribers did."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    kept_unsubscribed: int = 0
+
+
+_NEW_SUBSCRIBER = {
+    "name": "",
+    "status": SubscriberStatus.active.value,
+    "delivery_hour": None,
+    "format": MailFormat.html.value,
+    "topics_include": "[]",
+    "topics_exclude": "[]",
+}
+
+
+def upsert(
+    store: SubscriberRepository,
+    rows: Iterable[dict],
+    *,
+    default_timezone: str = "UTC",
+    resubscribe: bool = False,
+) -> UpsertCounts:
+    """Add or update many subscribers in one transaction.
+
+    Each row holds `email` (normalised) and any other fields, already parsed;
+    fields a row leaves out keep their stored value (or the default for a new
+    subscriber). `updated_at` changes only on rows that really change. Someone who
+    unsubscribed stays unsubscribed unless `resubscribe` is given: an old list
+    must not undo their choice.
+    """
+    rows = list(rows)
+    counts = UpsertCounts()
+
+    def plan(existing: dict[str, Columns]) -> tuple[list[Columns], list[Columns]]:
+        inserts, updates = [], []
+        for row in rows:
+            values = to_columns(row.items())
+            current = existing.get(row["email"])
+            if current is None:
+                inserts.append({**_NEW_SUBSCRIBER, "timezone": default_timezone, **values})
+                counts.added += 1
+                continue
+            values.pop("created_at", None)
+            values.pop("updated_at", None)
+            unsubscribed = SubscriberStatus.unsubscribed
+            if (
+                current["status"] == unsubscribed
+                and values.get("status", unsubscribed) != unsubscribed
+                and not resubscribe
+            ):
+                del values["status"]
+                counts.kept_unsubscribed += 1
+            merged = {**current, **values}
+            if merged == current:
+                counts.unchanged += 1
+                continue
+            updates.append(merged)
+            counts.updated += 1
+        return inserts, updates
+
+    store.upsert([r["email"] for r in rows], plan)
+    return counts
 
 
 def write_csv(subscribers: Iterable[Subscriber], stream: TextIO) -> int:

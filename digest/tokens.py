@@ -23,13 +23,9 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from digest.models import DigestError
+from digest.errors import BadToken, DigestError
 
 _PUBLIC_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-
-
-class BadToken(DigestError):
-    """The token is forged, altered or truncated."""
 
 
 @dataclass(frozen=True)

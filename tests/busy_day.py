@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from support import REPO
 
 from digest.config import Settings
 from digest.group import GroupOptions, group

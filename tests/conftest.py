@@ -1,115 +1,34 @@
-"""Shared fixtures: real servers on 127.0.0.1 and a way to run the CLI as a subprocess."""
+"""Shared fixtures: real servers on 127.0.0.1, and the database on SQLite and PostgreSQL.
+
+Helpers (the sink, spawning `digest`, its environment) are in support.py.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import email
-import email.policy
 import os
-import socket
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from email.message import EmailMessage
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
+from support import POSTGRES_ADMIN_URL, FeedServer, MailSink, free_port, serving
 
-REPO = Path(__file__).resolve().parent.parent
-SAMPLE_FEEDS = REPO / "digest" / "sample_feeds"
-SAMPLE_NOW = "2026-03-19T07:00:00+00:00"
-
-
-@dataclass
-class MailSink:
-    """What a real aiosmtpd server on loopback received."""
-
-    host: str
-    port: int
-    envelopes: list[tuple[list[str], bytes]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    async def handle_DATA(self, server, session, envelope):
-        with self.lock:
-            self.envelopes.append((list(envelope.rcpt_tos), envelope.original_content))
-        return "250 OK"
-
-    @property
-    def messages(self) -> list[EmailMessage]:
-        with self.lock:
-            raw = [content for _, content in self.envelopes]
-        return [email.message_from_bytes(r, policy=email.policy.default) for r in raw]  # type: ignore[misc]
-
-    def env(self) -> dict[str, str]:
-        return {
-            "DIGEST_SMTP_HOST": self.host,
-            "DIGEST_SMTP_PORT": str(self.port),
-            "DIGEST_SMTP_SECURITY": "none",
-        }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class _Handler:
-    """The aiosmtpd handler: only the hook, so aiosmtpd never evaluates `MailSink.messages`
-    (it looks through the handler's attributes on every connection)."""
-
-    def __init__(self, sink: MailSink) -> None:
-        self.sink = sink
-
-    async def handle_DATA(self, server, session, envelope):
-        return await self.sink.handle_DATA(server, session, envelope)
-
-
-def _serving(sink: MailSink) -> Iterator[MailSink]:
-    # A fixed server name spares aiosmtpd a DNS look-up per connection.
-    controller = Controller(
-        _Handler(sink), hostname=sink.host, port=sink.port, server_hostname="sink.test"
-    )
-    controller.start()
-    try:
-        yield sink
-    finally:
-        controller.stop()
+from digest.db import Database
 
 
 @pytest.fixture
 def smtp_sink() -> Iterator[MailSink]:
-    yield from _serving(MailSink(host="127.0.0.1", port=free_port()))
-
-
-@dataclass
-class SlowMailSink(MailSink):
-    """A sink that takes a while over each message, so a send can be interrupted part-way."""
-
-    delay: float = 0.05
-
-    async def handle_DATA(self, server, session, envelope):
-        await asyncio.sleep(self.delay)
-        return await super().handle_DATA(server, session, envelope)
+    with serving() as sink:
+        yield sink
 
 
 @pytest.fixture
 def slow_smtp_sink() -> Iterator[MailSink]:
-    yield from _serving(SlowMailSink(host="127.0.0.1", port=free_port()))
-
-
-@dataclass
-class FeedServer:
-    root: Path
-    base_url: str
-
-    def url(self, name: str) -> str:
-        return f"{self.base_url}/{name}"
+    """A sink that takes a while over each message, so a send can be interrupted part-way."""
+    with serving(delay=0.05) as sink:
+        yield sink
 
 
 @pytest.fixture
@@ -131,41 +50,6 @@ def feed_server(tmp_path: Path) -> Iterator[FeedServer]:
 class _QuietHandler(SimpleHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
         pass
-
-
-def digest_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    """A clean environment for running `digest` against a temp SQLite file."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
-    env.update(
-        {
-            "PYTHONPATH": str(REPO),
-            "DIGEST_DATABASE_URL": f"sqlite:///{tmp_path / 'digest.db'}",
-            "DIGEST_OUTPUT_DIR": str(tmp_path / "preview"),
-            "DIGEST_SECRET_KEY": "test-secret-key-not-for-production",
-        }
-    )
-    env.update(extra)
-    return env
-
-
-def run_digest(
-    args: list[str], env: dict[str, str], cwd: Path, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    """Run `python -m digest ARGS` in a subprocess, as an operator would."""
-    return subprocess.run(
-        [sys.executable, "-m", "digest", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
-
-
-POSTGRES_ADMIN_URL = os.environ.get(
-    "DIGEST_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
-)
 
 
 @pytest.fixture
@@ -192,3 +76,23 @@ def postgres_url() -> Iterator[str]:
     finally:
         with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    """A fresh database in a real SQLite file, at the current schema."""
+    database = Database(f"sqlite:///{tmp_path / 'digest.db'}")
+    yield database
+    database.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """The same test on a SQLite file and on PostgreSQL (skipped loudly when it is down)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'digest.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    database = Database(url)
+    yield database
+    database.close()

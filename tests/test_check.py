@@ -6,7 +6,7 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
-from conftest import SAMPLE_FEEDS, FeedServer, MailSink, digest_env, free_port, run_digest
+from support import SAMPLE_FEEDS, FeedServer, MailSink, digest_env, free_port, invoke
 
 
 def test_check_reports_every_part_ok_and_sends_nothing(
@@ -16,7 +16,7 @@ def test_check_reports_every_part_ok_and_sends_nothing(
     shutil.copy(feed, feed_server.root / feed.name)
     env = digest_env(tmp_path, DIGEST_FEEDS=feed_server.url(feed.name), **smtp_sink.env())
 
-    result = run_digest(["check"], env, tmp_path)
+    result = invoke(["check"], env, tmp_path)
 
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
@@ -43,7 +43,7 @@ def test_check_names_each_failure_and_its_fix_without_secrets(tmp_path: Path) ->
         DIGEST_FEEDS=f"http://127.0.0.1:{free_port()}/gone.xml",
     )
 
-    result = run_digest(["check"], env, tmp_path)
+    result = invoke(["check"], env, tmp_path)
 
     assert result.returncode == 1
     lines = result.stdout.splitlines()
@@ -61,7 +61,7 @@ def test_check_names_each_failure_and_its_fix_without_secrets(tmp_path: Path) ->
 def test_check_reports_bad_settings_one_line_each(tmp_path: Path) -> None:
     env = digest_env(tmp_path, DIGEST_SEND_AT="25:99", DIGEST_WINDOW_HOURS="-1")
 
-    result = run_digest(["check"], env, tmp_path)
+    result = invoke(["check"], env, tmp_path)
 
     assert result.returncode == 2
     failures = [line for line in result.stdout.splitlines() if line.startswith("FAIL settings")]
@@ -73,9 +73,9 @@ def test_check_reports_bad_settings_one_line_each(tmp_path: Path) -> None:
 
 def test_health_follows_the_scheduler_heartbeat(tmp_path: Path) -> None:
     env = digest_env(tmp_path)
-    stale = run_digest(["health"], env, tmp_path)
+    stale = invoke(["health"], env, tmp_path)
     assert stale.returncode == 1 and "no recent heartbeat" in stale.stderr
 
     (tmp_path / ".digest-heartbeat").write_text(datetime.now(UTC).isoformat())
-    fresh = run_digest(["health"], env, tmp_path)
+    fresh = invoke(["health"], env, tmp_path)
     assert fresh.returncode == 0 and fresh.stdout.strip() == "healthy"

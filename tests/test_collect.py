@@ -22,14 +22,9 @@ from digest.collect.clean import clean_title, summarise
 from digest.collect.fetch import USER_AGENT
 from digest.collect.urls import canonical_url
 from digest.config import Settings, load_settings
-from digest.store import (
-    Store,
-    _alembic_config,
-    feed_cache,
-    feeds,
-    make_engine,
-    upgrade_schema,
-)
+from digest.db import Database, _alembic_config, make_engine, upgrade_schema
+from digest.db.feeds import FeedRepository
+from digest.db.schema import feed_cache, feeds
 
 FEEDS = Path(__file__).resolve().parent / "feeds"
 NOW = datetime(2026, 3, 19, 7, 0, tzinfo=UTC)
@@ -143,10 +138,8 @@ def one_item_feed(title: str, link: str, date: str = "Thu, 19 Mar 2026 06:00:00 
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    db = Store(f"sqlite:///{tmp_path / 'digest.db'}")
-    yield db
-    db.close()
+def store(db: Database) -> FeedRepository:
+    return db.feeds
 
 
 def settings(tmp_path: Path, **overrides: object) -> Settings:
@@ -181,7 +174,7 @@ FORMATS = {
 
 
 def test_every_format_is_read_with_clean_text_and_utc_times(
-    web: WebServer, store: Store, tmp_path: Path
+    web: WebServer, store: FeedRepository, tmp_path: Path
 ) -> None:
     urls = {name: web.route(f"/{name}", serve(fixture(name))) for name in FORMATS}
 
@@ -245,7 +238,13 @@ def _encoded(declared: str, actual: str, bom: bool = False) -> bytes:
     ],
 )
 def test_encodings_declared_rightly_or_wrongly(
-    web: WebServer, store: Store, tmp_path: Path, declared: str, actual: str, header: str, bom: bool
+    web: WebServer,
+    store: FeedRepository,
+    tmp_path: Path,
+    declared: str,
+    actual: str,
+    header: str,
+    bom: bool,
 ) -> None:
     url = web.route("/enc.xml", serve(_encoded(declared, actual, bom), "text/xml" + header))
 
@@ -264,7 +263,9 @@ def test_encodings_declared_rightly_or_wrongly(
 # HTTP
 
 
-def test_redirects_are_followed_and_bounded(web: WebServer, store: Store, tmp_path: Path) -> None:
+def test_redirects_are_followed_and_bounded(
+    web: WebServer, store: FeedRepository, tmp_path: Path
+) -> None:
     target = web.route("/moved/feed.xml", serve(fixture("rss10.rdf")))
     start = web.route("/feed", lambda _h: Reply(301, b"", {"Location": "/moved/feed.xml"}))
     loop = web.route("/loop", lambda _h: Reply(302, b"", {"Location": "/loop"}))
@@ -287,13 +288,13 @@ def _conditional(body: bytes, etag: str) -> Behaviour:
     return reply
 
 
-def _cache_stamp(store: Store) -> datetime:
+def _cache_stamp(store: FeedRepository) -> datetime:
     with store.engine.connect() as conn:
         return conn.execute(sa.select(feed_cache.c.updated_at)).scalar_one()
 
 
 def test_unchanged_feed_costs_one_304_and_keeps_its_articles(
-    web: WebServer, store: Store, tmp_path: Path
+    web: WebServer, store: FeedRepository, tmp_path: Path
 ) -> None:
     url = web.route("/etag.xml", _conditional(fixture("rss20.xml"), '"v1"'))
     config = settings(tmp_path)
@@ -315,7 +316,7 @@ def test_unchanged_feed_costs_one_304_and_keeps_its_articles(
         assert conn.execute(sa.select(feeds.c.etag)).scalar_one() == '"v1"'
 
 
-def test_last_modified_is_sent_back(web: WebServer, store: Store, tmp_path: Path) -> None:
+def test_last_modified_is_sent_back(web: WebServer, store: FeedRepository, tmp_path: Path) -> None:
     stamp = "Thu, 19 Mar 2026 06:00:00 GMT"
 
     def reply(handler: _Handler) -> Reply:
@@ -332,7 +333,7 @@ def test_last_modified_is_sent_back(web: WebServer, store: Store, tmp_path: Path
 
 
 def test_slow_feed_times_out_without_holding_up_the_others(
-    web: WebServer, store: Store, tmp_path: Path
+    web: WebServer, store: FeedRepository, tmp_path: Path
 ) -> None:
     def drip(handler: _Handler) -> None:
         handler.send_response(200)
@@ -362,7 +363,7 @@ def test_slow_feed_times_out_without_holding_up_the_others(
 
 
 def test_a_50_mb_feed_is_cut_off_while_streaming(
-    web: WebServer, store: Store, tmp_path: Path
+    web: WebServer, store: FeedRepository, tmp_path: Path
 ) -> None:
     sent = []
 
@@ -395,7 +396,7 @@ def test_a_50_mb_feed_is_cut_off_while_streaming(
 
 
 def test_declared_oversize_is_refused_before_reading(
-    web: WebServer, store: Store, tmp_path: Path
+    web: WebServer, store: FeedRepository, tmp_path: Path
 ) -> None:
     url = web.route("/big.xml", serve(b"x" * 3000))
     result = collect([url], NOW - DAY, NOW, store, settings(tmp_path, max_feed_bytes=2048))
@@ -407,7 +408,7 @@ def _sequence(*replies: Reply) -> Behaviour:
     return lambda _h: queue.pop(0) if len(queue) > 1 else queue[0]
 
 
-def test_5xx_is_retried_with_backoff(web: WebServer, store: Store, tmp_path: Path) -> None:
+def test_5xx_is_retried_with_backoff(web: WebServer, store: FeedRepository, tmp_path: Path) -> None:
     flaky = web.route(
         "/flaky.xml",
         _sequence(Reply(503), Reply(500), Reply(200, fixture("rss10.rdf"))),
@@ -425,7 +426,9 @@ def test_5xx_is_retried_with_backoff(web: WebServer, store: Store, tmp_path: Pat
     assert len(web.hits_for("/down.xml")) == 3
 
 
-def test_429_retry_after_is_respected(web: WebServer, store: Store, tmp_path: Path) -> None:
+def test_429_retry_after_is_respected(
+    web: WebServer, store: FeedRepository, tmp_path: Path
+) -> None:
     busy = web.route(
         "/busy.xml",
         _sequence(Reply(429, b"", {"Retry-After": "1"}), Reply(200, fixture("rss10.rdf"))),
@@ -457,7 +460,9 @@ def _compressed(body: bytes) -> Behaviour:
     return reply
 
 
-def test_gzip_brotli_and_a_clear_user_agent(web: WebServer, store: Store, tmp_path: Path) -> None:
+def test_gzip_brotli_and_a_clear_user_agent(
+    web: WebServer, store: FeedRepository, tmp_path: Path
+) -> None:
     urls = [
         web.route("/br.xml", _compressed(fixture("atom10.xml"))),
         web.route("/gz.xml", _compressed(fixture("rss10.rdf"))),
@@ -471,7 +476,9 @@ def test_gzip_brotli_and_a_clear_user_agent(web: WebServer, store: Store, tmp_pa
         assert hit.headers["User-Agent"] == USER_AGENT and "digest/" in USER_AGENT
 
 
-def test_per_host_concurrency_is_limited(web: WebServer, store: Store, tmp_path: Path) -> None:
+def test_per_host_concurrency_is_limited(
+    web: WebServer, store: FeedRepository, tmp_path: Path
+) -> None:
     def slowly(handler: _Handler) -> Reply:
         time.sleep(0.2)
         n = handler.path.strip("/")
@@ -491,7 +498,7 @@ def test_per_host_concurrency_is_limited(web: WebServer, store: Store, tmp_path:
 
 @pytest.mark.parametrize("name", ["bomb.xml", "xxe.xml"])
 def test_entity_bombs_and_external_entities_are_refused(
-    web: WebServer, store: Store, tmp_path: Path, name: str
+    web: WebServer, store: FeedRepository, tmp_path: Path, name: str
 ) -> None:
     url = web.route(f"/{name}", serve(fixture(name)))
     good = web.route("/good.xml", serve(fixture("rss10.rdf")))
@@ -506,7 +513,7 @@ def test_entity_bombs_and_external_entities_are_refused(
     assert all("root:" not in a.title for a in result.articles)
 
 
-def test_file_sources_only_by_explicit_path(store: Store, tmp_path: Path) -> None:
+def test_file_sources_only_by_explicit_path(store: FeedRepository, tmp_path: Path) -> None:
     path = str(FEEDS / "rss10.rdf")
     sources = [path, f"file://{path}", "ftp://example.com/feed.xml", "gopher:feed"]
 
@@ -520,7 +527,7 @@ def test_file_sources_only_by_explicit_path(store: Store, tmp_path: Path) -> Non
 
 
 def test_a_page_that_is_not_a_feed_is_reported(
-    web: WebServer, store: Store, tmp_path: Path
+    web: WebServer, store: FeedRepository, tmp_path: Path
 ) -> None:
     html = web.route("/page", serve(b"<html><body><p>Hello</p></body></html>", "text/html"))
     junk = web.route("/junk", serve(b"\x00\x01\x02 not xml at all", "text/plain"))
@@ -538,7 +545,7 @@ def test_a_page_that_is_not_a_feed_is_reported(
 
 
 def test_undated_items_appear_in_exactly_one_edition(
-    web: WebServer, store: Store, tmp_path: Path
+    web: WebServer, store: FeedRepository, tmp_path: Path
 ) -> None:
     url = web.route("/undated.xml", serve(fixture("undated.xml")))
     config = settings(tmp_path)
@@ -553,7 +560,9 @@ def test_undated_items_appear_in_exactly_one_edition(
     assert day_two.feeds[0].ok
 
 
-def test_since_overrides_the_window_start(web: WebServer, store: Store, tmp_path: Path) -> None:
+def test_since_overrides_the_window_start(
+    web: WebServer, store: FeedRepository, tmp_path: Path
+) -> None:
     url = web.route("/rss20.xml", serve(fixture("rss20.xml")))
     since = datetime(2026, 3, 10, tzinfo=UTC)
 
@@ -562,7 +571,9 @@ def test_since_overrides_the_window_start(web: WebServer, store: Store, tmp_path
     assert "Old news from last week" in titles(result)
 
 
-def test_one_article_once_across_feeds(web: WebServer, store: Store, tmp_path: Path) -> None:
+def test_one_article_once_across_feeds(
+    web: WebServer, store: FeedRepository, tmp_path: Path
+) -> None:
     a = web.route(
         "/a.xml",
         serve(one_item_feed("Bridge opens", "https://News.Example.com/bridge?utm_source=a#top")),
@@ -603,7 +614,7 @@ def test_one_article_once_across_feeds(web: WebServer, store: Store, tmp_path: P
 
 
 def test_feed_health_is_remembered_and_dead_feeds_reported(
-    web: WebServer, store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    web: WebServer, store: FeedRepository, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     gone = web.route("/gone.xml", lambda _h: Reply(404, b"gone"))
     good = web.route("/good.xml", serve(fixture("rss10.rdf")))
@@ -618,14 +629,16 @@ def test_feed_health_is_remembered_and_dead_feeds_reported(
     assert after[gone].dead and after[gone].failures == 2 and "HTTP 404" in after[gone].error
     assert after[good].ok and after[good].articles == 1
     assert f"feed dead: {gone}" in caplog.text
-    rows = {r["url"]: r for r in store.feed_rows(include_unlisted=True)}
-    assert rows[gone]["consecutive_failures"] == 2 and "404" in rows[gone]["last_error"]
-    assert rows[gone]["last_success"] is None
-    assert rows[good]["consecutive_failures"] == 0 and rows[good]["last_error"] is None
-    assert rows[good]["last_success"] is not None and rows[good]["title"] == "Science Notes"
+    rows = {r.url: r for r in store.health(include_unlisted=True)}
+    assert rows[gone].consecutive_failures == 2 and "404" in rows[gone].last_error
+    assert rows[gone].last_success is None
+    assert rows[good].consecutive_failures == 0 and rows[good].last_error is None
+    assert rows[good].last_success is not None and rows[good].title == "Science Notes"
 
 
-def test_many_feeds_parse_in_worker_processes(web: WebServer, store: Store, tmp_path: Path) -> None:
+def test_many_feeds_parse_in_worker_processes(
+    web: WebServer, store: FeedRepository, tmp_path: Path
+) -> None:
     urls = [
         web.route(f"/many/{n}.xml", serve(one_item_feed(f"Story {n}", f"https://ex.com/{n}")))
         for n in range(40)
@@ -685,11 +698,11 @@ def test_canonical_url(url: str, canonical: str) -> None:
 
 
 def test_cached_entries_survive_json_round_trip(
-    web: WebServer, store: Store, tmp_path: Path
+    web: WebServer, store: FeedRepository, tmp_path: Path
 ) -> None:
     url = web.route("/j.xml", _conditional(fixture("feed11.json"), 'W/"j"'))
     collect([url], NOW - DAY, NOW, store, settings(tmp_path))
-    cached = store.cached_feed(url)
+    cached = store.cached(url)
     assert cached is not None
     title, payload = cached
     assert title == "JSON Times" and len(json.loads(payload)) == 2
@@ -707,7 +720,7 @@ def test_an_existing_database_gains_the_feed_cache_on_upgrade(tmp_path: Path) ->
     upgrade_schema(engine)
 
     assert "feed_cache" in sa.inspect(engine).get_table_names()
-    store = Store(f"sqlite:///{tmp_path / 'old.db'}")
-    assert store.feed_urls() == ["https://kept.example.com/rss"]
-    store.close()
+    old = Database(f"sqlite:///{tmp_path / 'old.db'}")
+    assert old.feeds.urls() == ["https://kept.example.com/rss"]
+    old.close()
     engine.dispose()

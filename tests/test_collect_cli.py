@@ -6,8 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
-from conftest import FeedServer, digest_env, run_digest
 from lxml import etree
+from support import FeedServer, digest_env, invoke
 
 FEEDS = Path(__file__).resolve().parent / "feeds"
 NOW = "2026-03-19T07:00:00+00:00"
@@ -16,10 +16,10 @@ NOW = "2026-03-19T07:00:00+00:00"
 def test_import_nested_opml_then_export(tmp_path: Path) -> None:
     env = digest_env(tmp_path)
 
-    first = run_digest(["feeds", "import", str(FEEDS / "nested.opml")], env, tmp_path)
-    again = run_digest(["feeds", "import", str(FEEDS / "nested.opml")], env, tmp_path)
-    listed = run_digest(["feeds", "list"], env, tmp_path)
-    exported = run_digest(["feeds", "export"], env, tmp_path)
+    first = invoke(["feeds", "import", str(FEEDS / "nested.opml")], env, tmp_path)
+    again = invoke(["feeds", "import", str(FEEDS / "nested.opml")], env, tmp_path)
+    listed = invoke(["feeds", "list"], env, tmp_path)
+    exported = invoke(["feeds", "export"], env, tmp_path)
 
     assert first.returncode == 0, first.stderr
     assert "imported 3 feeds (0 already listed)" in first.stdout
@@ -41,20 +41,20 @@ def test_import_nested_opml_then_export(tmp_path: Path) -> None:
     other = tmp_path / "other"
     other.mkdir()
     (other / "feeds.opml").write_text(exported.stdout, encoding="utf-8")
-    reimported = run_digest(["feeds", "import", "feeds.opml"], digest_env(other), other)
+    reimported = invoke(["feeds", "import", "feeds.opml"], digest_env(other), other)
     assert "imported 3 feeds" in reimported.stdout, reimported.stderr
 
 
 def test_import_refuses_what_is_not_opml_in_one_line(tmp_path: Path) -> None:
     env = digest_env(tmp_path)
     for name in ("rss20.xml", "bomb.xml"):
-        result = run_digest(["feeds", "import", str(FEEDS / name)], env, tmp_path)
+        result = invoke(["feeds", "import", str(FEEDS / name)], env, tmp_path)
         assert result.returncode == 1
         assert result.stderr.startswith("error: ") and len(result.stderr.splitlines()) == 1
         assert "Traceback" not in result.stderr
     assert (
         "not an OPML file"
-        in run_digest(["feeds", "import", str(FEEDS / "rss20.xml")], env, tmp_path).stderr
+        in invoke(["feeds", "import", str(FEEDS / "rss20.xml")], env, tmp_path).stderr
     )
 
 
@@ -67,7 +67,7 @@ def test_feeds_check_prints_a_table_and_fails_on_a_broken_feed(
     missing = feed_server.url("missing.xml")
     env = digest_env(tmp_path, DIGEST_FEEDS=",".join([*good, missing]))
 
-    result = run_digest(["feeds", "check"], env, tmp_path)
+    result = invoke(["feeds", "check"], env, tmp_path)
 
     assert result.returncode == 3, result.stderr
     lines = result.stdout.splitlines()
@@ -89,9 +89,7 @@ def test_dead_feed_is_reported_in_the_edition_and_the_run_goes_on(
     missing = feed_server.url("missing.xml")
     env = digest_env(tmp_path, DIGEST_FEEDS=f"{good},{missing}", DIGEST_FEED_DEAD_AFTER="2")
 
-    runs = [
-        run_digest(["preview", "--format", "json", "--now", NOW], env, tmp_path) for _ in range(2)
-    ]
+    runs = [invoke(["preview", "--format", "json", "--now", NOW], env, tmp_path) for _ in range(2)]
 
     for result in runs:
         assert result.returncode == 0, result.stderr

@@ -6,7 +6,7 @@ import re
 import shutil
 from pathlib import Path
 
-from conftest import REPO, digest_env, run_digest
+from support import REPO, digest_env, invoke
 
 from digest.config import Settings
 
@@ -24,7 +24,7 @@ def test_a_copied_env_example_runs_the_dry_run_on_defaults(tmp_path: Path) -> No
     shutil.copy(REPO / ".env.example", tmp_path / ".env")
     env = digest_env(tmp_path)
 
-    result = run_digest(["run", "--dry-run", "--now", "2026-03-19T07:00:00Z"], env, tmp_path)
+    result = invoke(["run", "--dry-run", "--now", "2026-03-19T07:00:00Z"], env, tmp_path)
 
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "preview" / "digest.html").is_file()

@@ -1,6 +1,6 @@
 """Delivery: every subscriber once, through faults, kills and reruns, with bulk-sender headers.
 
-Mail goes to a real aiosmtpd server on loopback (tests/smtp_faults.py) and the
+Mail goes to a real aiosmtpd server on loopback (`MailSink` in tests/support.py) and the
 assertions are on what it received and on the SQLite file, never on mocks.
 """
 
@@ -14,7 +14,6 @@ import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -23,14 +22,15 @@ from pathlib import Path
 import dkim
 import pytest
 import sqlalchemy as sa
-from conftest import SAMPLE_NOW, digest_env, run_digest
 from pydantic import SecretStr
-from smtp_faults import FaultySink, serving
+from support import SAMPLE_NOW, MailSink, digest_env, invoke, serving, spawn
 
 from digest.config import load_settings
+from digest.db import Database
+from digest.db.schema import subscribers
 from digest.deliver import Composer, build_message
 from digest.deliver.message import STANDIN_EMAIL, STANDIN_ID, STANDIN_NAME
-from digest.job import send_edition
+from digest.deliver.run import send_edition
 from digest.models import (
     Article,
     DigestError,
@@ -40,7 +40,6 @@ from digest.models import (
     Subscriber,
     Theme,
 )
-from digest.store import Store, subscribers
 from digest.tokens import make_token, read_token
 
 SECRET = "test-secret-key-not-for-production"
@@ -89,7 +88,7 @@ def make_edition(day: str = "2026-03-19") -> Edition:
     )
 
 
-def settings_for(tmp_path: Path, sink: FaultySink, **overrides):
+def settings_for(tmp_path: Path, sink: MailSink, **overrides):
     values = {
         "database_url": f"sqlite:///{tmp_path / 'digest.db'}",
         "smtp_host": sink.host,
@@ -107,7 +106,7 @@ def settings_for(tmp_path: Path, sink: FaultySink, **overrides):
     return load_settings(**values)
 
 
-def add_subscribers(store: Store, emails: list[str], **columns) -> None:
+def add_subscribers(store: Database, emails: list[str], **columns) -> None:
     """Insert many subscribers in one statement (the CLI adds one at a time)."""
     stamp = datetime.now(UTC)
     with store.engine.begin() as conn:
@@ -132,6 +131,7 @@ def parse(raw: bytes) -> email.message.EmailMessage:
 
 def test_faults_on_a_schedule_still_give_each_deliverable_address_exactly_one_message(
     tmp_path: Path,
+    db: Database,
 ) -> None:
     addresses = [f"reader{i:02d}@example.com" for i in range(60)]
     refused = {"reader07@example.com", "reader33@example.com"}
@@ -143,10 +143,9 @@ def test_faults_on_a_schedule_still_give_each_deliverable_address_exactly_one_me
         drop_after=8,
     ) as sink:
         settings = settings_for(tmp_path, sink, smtp_timeout=0.5, send_messages_per_connection=20)
-        store = Store(settings.database_url)
-        add_subscribers(store, addresses)
+        add_subscribers(db, addresses)
 
-        report = send_edition(make_edition(), settings, store)
+        report = send_edition(make_edition(), settings, db)
 
     received = sink.per_recipient()
     assert {a: received[a] for a in addresses if a not in refused} == {
@@ -164,20 +163,20 @@ def test_faults_on_a_schedule_still_give_each_deliverable_address_exactly_one_me
     assert (report.sent, report.failed, report.undelivered) == (58, 2, 2)
     assert report.retried >= 4 + 3  # four scheduled faults, three drops at least
     assert report.status == "partial"
-    stored = store.run_reports("digest/2026-03-19")
-    assert stored[-1]["status"] == "partial"
-    assert stored[-1]["report"]["sent"] == 58 and stored[-1]["report"]["retried"] == report.retried
+    stored = db.ledger.runs_of("digest/2026-03-19")
+    assert stored[-1].status == "partial"
+    assert stored[-1].report["sent"] == 58 and stored[-1].report["retried"] == report.retried
 
 
 def test_temporary_failures_end_deferred_and_a_rerun_sends_only_what_is_missing(
     tmp_path: Path,
+    db: Database,
 ) -> None:
     addresses = ["ann@example.com", "bob@example.com", "cat@example.com"]
     with serving(defer={"bob@example.com"}) as sink:
         settings = settings_for(tmp_path, sink, send_attempts=3)
-        store = Store(settings.database_url)
-        add_subscribers(store, addresses)
-        first = send_edition(make_edition(), settings, store)
+        add_subscribers(db, addresses)
+        first = send_edition(make_edition(), settings, db)
         assert sink.per_recipient() == {"ann@example.com": 1, "cat@example.com": 1}
         assert (first.sent, first.failed, first.retried) == (2, 1, 2)
         states = delivery_states(tmp_path / "digest.db", "digest/2026-03-19")
@@ -185,7 +184,7 @@ def test_temporary_failures_end_deferred_and_a_rerun_sends_only_what_is_missing(
         assert states["bob@example.com"][2].startswith("451")
 
         sink.defer.clear()
-        second = send_edition(make_edition(), settings, store)
+        second = send_edition(make_edition(), settings, db)
 
     assert sink.per_recipient() == {a: 1 for a in addresses}
     assert (second.sent, second.skipped, second.status) == (1, 2, "done")
@@ -196,29 +195,30 @@ def test_temporary_failures_end_deferred_and_a_rerun_sends_only_what_is_missing(
         (recorded,) = conn.execute(
             "SELECT message_id FROM deliveries WHERE email = 'bob@example.com'"
         ).fetchone()
-    (bob,) = [m for m in sink.parsed() if m["To"].addresses[0].username == "bob"]
+    (bob,) = [m for m in sink.messages if m["To"].addresses[0].username == "bob"]
     assert bob["Message-ID"] == recorded
 
 
-def test_an_address_refused_in_consecutive_editions_is_marked_bounced(tmp_path: Path) -> None:
+def test_an_address_refused_in_consecutive_editions_is_marked_bounced(
+    tmp_path: Path, db: Database
+) -> None:
     with serving(refuse={"gone@example.com", "flaky@example.com"}) as sink:
         settings = settings_for(tmp_path, sink, bounce_threshold=2)
-        store = Store(settings.database_url)
-        add_subscribers(store, ["gone@example.com", "flaky@example.com", "ann@example.com"])
+        add_subscribers(db, ["gone@example.com", "flaky@example.com", "ann@example.com"])
 
-        first = send_edition(make_edition("2026-03-18"), settings, store)
+        first = send_edition(make_edition("2026-03-18"), settings, db)
         sink.refuse.discard("flaky@example.com")
-        second = send_edition(make_edition("2026-03-19"), settings, store)
-        third = send_edition(make_edition("2026-03-20"), settings, store)
+        second = send_edition(make_edition("2026-03-19"), settings, db)
+        third = send_edition(make_edition("2026-03-20"), settings, db)
 
     assert (first.bounced, second.bounced, third.bounced) == (0, 1, 0)
     gone, flaky = (
-        store.get_subscriber("gone@example.com"),
-        store.get_subscriber("flaky@example.com"),
+        db.subscribers.get("gone@example.com"),
+        db.subscribers.get("flaky@example.com"),
     )
     assert gone is not None and gone.status.value == "bounced"
     assert flaky is not None and flaky.status.value == "active"
-    with store.engine.connect() as conn:
+    with db.engine.connect() as conn:
         rows = conn.execute(sa.select(subscribers.c.email, subscribers.c.consecutive_bounces))
         counts = {email: bounces for email, bounces in rows}
     assert counts == {"gone@example.com": 2, "flaky@example.com": 0, "ann@example.com": 0}
@@ -229,6 +229,7 @@ def test_an_address_refused_in_consecutive_editions_is_marked_bounced(tmp_path: 
 
 def test_received_messages_carry_every_bulk_sender_header_and_no_injected_ones(
     tmp_path: Path,
+    db: Database,
 ) -> None:
     with serving() as sink:
         settings = settings_for(
@@ -238,14 +239,13 @@ def test_received_messages_carry_every_bulk_sender_header_and_no_injected_ones(
             list_unsubscribe_mailto="leave@digest.example.org",
             feedback_id="daily:digest:example-org",
         )
-        store = Store(settings.database_url)
-        store.add_subscriber(Subscriber(email="ann@example.com", name="Ann Ö'Neil"))
-        store.add_subscriber(
+        db.subscribers.add(Subscriber(email="ann@example.com", name="Ann Ö'Neil"))
+        db.subscribers.add(
             Subscriber(email="eve@example.com", name="Eve\r\nBcc: victim@example.net\r\n")
         )
-        store.add_subscriber(Subscriber(email="tom@example.com", format=MailFormat.text))
-        report = send_edition(make_edition(), settings, store)
-        public_ids = {s.email: s.public_id for s in store.iter_subscribers()}
+        db.subscribers.add(Subscriber(email="tom@example.com", format=MailFormat.text))
+        report = send_edition(make_edition(), settings, db)
+        public_ids = {s.email: s.public_id for s in db.subscribers.iter()}
 
     assert report.sent == 3
     by_address = {rcpts[0]: raw for rcpts, raw in sink.envelopes}
@@ -295,13 +295,13 @@ def _rsa_key(tmp_path: Path) -> tuple[Path, bytes]:
 
 def test_a_dkim_signed_message_verifies_and_covers_the_unsubscribe_headers(
     tmp_path: Path,
+    db: Database,
 ) -> None:
     key, public = _rsa_key(tmp_path)
     with serving() as sink:
         settings = settings_for(tmp_path, sink, dkim_key_file=key, dkim_selector="mail2026")
-        store = Store(settings.database_url)
-        store.add_subscriber(Subscriber(email="ann@example.com", name="Ann"))
-        send_edition(make_edition(), settings, store)
+        db.subscribers.add(Subscriber(email="ann@example.com", name="Ann"))
+        send_edition(make_edition(), settings, db)
 
     ((_, raw),) = sink.envelopes
     looked_up = []
@@ -325,16 +325,14 @@ def test_a_bad_dkim_key_is_a_clear_error_without_the_key(tmp_path: Path) -> None
     env = digest_env(
         tmp_path, DIGEST_DKIM_KEY_FILE=str(key), DIGEST_DKIM_SELECTOR="s1", DIGEST_SMTP_PORT="1"
     )
-    run_digest(["subscribers", "add", "ann@example.com"], env, tmp_path)
+    invoke(["subscribers", "add", "ann@example.com"], env, tmp_path)
 
-    result = run_digest(["run", "--now", SAMPLE_NOW], env, tmp_path)
+    result = invoke(["run", "--now", SAMPLE_NOW], env, tmp_path)
 
     assert result.returncode == 1
     assert "DIGEST_DKIM_KEY_FILE" in result.stderr and "Traceback" not in result.stderr
     assert "c2VjcmV0" not in result.stderr + result.stdout
-    missing = run_digest(
-        ["run", "--now", SAMPLE_NOW], {**env, "DIGEST_DKIM_SELECTOR": ""}, tmp_path
-    )
+    missing = invoke(["run", "--now", SAMPLE_NOW], {**env, "DIGEST_DKIM_SELECTOR": ""}, tmp_path)
     assert missing.returncode == 2 and "DIGEST_DKIM_SELECTOR" in missing.stderr
 
 
@@ -375,15 +373,16 @@ def test_per_subscriber_values_in_the_bodies_survive_quoted_printable(tmp_path: 
     assert STANDIN_EMAIL.encode() not in raw and STANDIN_NAME.encode() not in raw
 
 
-def test_the_pool_reconnects_after_the_messages_per_connection_setting(tmp_path: Path) -> None:
+def test_the_pool_reconnects_after_the_messages_per_connection_setting(
+    tmp_path: Path, db: Database
+) -> None:
     with serving() as sink:
         settings = settings_for(
             tmp_path, sink, send_connections=2, send_messages_per_connection=5, send_rate=100
         )
-        store = Store(settings.database_url)
-        add_subscribers(store, [f"r{i}@example.com" for i in range(30)])
+        add_subscribers(db, [f"r{i}@example.com" for i in range(30)])
         began = time.perf_counter()
-        report = send_edition(make_edition(), settings, store)
+        report = send_edition(make_edition(), settings, db)
         elapsed = time.perf_counter() - began
 
     assert report.sent == 30 and len(sink.per_recipient()) == 30
@@ -397,20 +396,20 @@ def test_exit_statuses_nothing_to_send_partial_and_done(tmp_path: Path) -> None:
             tmp_path,
             **sink.env(),
         )
-        nothing = run_digest(["run", "--now", SAMPLE_NOW], env, tmp_path)
+        nothing = invoke(["run", "--now", SAMPLE_NOW], env, tmp_path)
         assert nothing.returncode == 4, nothing.stderr
         assert "nothing to send" in nothing.stdout
 
         for address in ("ann@example.com", "gone@example.com"):
-            run_digest(["subscribers", "add", address], env, tmp_path)
-        partial = run_digest(["run", "--now", SAMPLE_NOW], env, tmp_path)
+            invoke(["subscribers", "add", address], env, tmp_path)
+        partial = invoke(["run", "--now", SAMPLE_NOW], env, tmp_path)
         assert partial.returncode == 3, partial.stderr
         assert "sent 1," in partial.stdout and "failed 1," in partial.stdout
         assert "email=gone@example.com state=failed" in partial.stderr
         assert "Traceback" not in partial.stderr
 
-        run_digest(["subscribers", "remove", "gone@example.com"], env, tmp_path)
-        done = run_digest(["run", "--now", SAMPLE_NOW], env, tmp_path)
+        invoke(["subscribers", "remove", "gone@example.com"], env, tmp_path)
+        done = invoke(["run", "--now", SAMPLE_NOW], env, tmp_path)
         assert done.returncode == 0, done.stderr
         assert "sent 0," in done.stdout and "skipped 1," in done.stdout
 
@@ -419,48 +418,50 @@ def test_exit_statuses_nothing_to_send_partial_and_done(tmp_path: Path) -> None:
 
 def test_sending_needs_the_secret_key_and_says_so(tmp_path: Path) -> None:
     env = {**digest_env(tmp_path), "DIGEST_SECRET_KEY": ""}
-    run_digest(["subscribers", "add", "ann@example.com"], env, tmp_path)
+    invoke(["subscribers", "add", "ann@example.com"], env, tmp_path)
 
-    result = run_digest(["run", "--now", SAMPLE_NOW], env, tmp_path)
+    result = invoke(["run", "--now", SAMPLE_NOW], env, tmp_path)
 
     assert result.returncode == 2
     assert "DIGEST_SECRET_KEY" in result.stderr and "Traceback" not in result.stderr
-    assert run_digest(["run", "--dry-run", "--now", SAMPLE_NOW], env, tmp_path).returncode == 0
+    assert invoke(["run", "--dry-run", "--now", SAMPLE_NOW], env, tmp_path).returncode == 0
 
 
-def test_a_concurrent_run_is_refused_and_a_dead_runs_lock_expires(tmp_path: Path) -> None:
+def test_a_concurrent_run_is_refused_and_a_dead_runs_lock_expires(
+    tmp_path: Path, db: Database
+) -> None:
     with serving() as sink:
         env = digest_env(
             tmp_path,
             **sink.env(),
         )
-        run_digest(["subscribers", "add", "ann@example.com"], env, tmp_path)
-        store = Store(env["DIGEST_DATABASE_URL"])
+        invoke(["subscribers", "add", "ann@example.com"], env, tmp_path)
         held_until = datetime.now(UTC) + timedelta(minutes=5)
-        with store.engine.begin() as conn:
+        with db.engine.begin() as conn:
             conn.execute(
                 sa.text("INSERT INTO locks VALUES (:n, 'mailhost:4242', :a, :e)"),
                 {"n": "send digest/2026-03-19", "a": datetime.now(UTC), "e": held_until},
             )
 
-        refused = run_digest(["run", "--now", SAMPLE_NOW], env, tmp_path)
+        refused = invoke(["run", "--now", SAMPLE_NOW], env, tmp_path)
         assert refused.returncode == 5, refused.stderr
         assert "digest/2026-03-19 is already being sent" in refused.stderr
         assert "mailhost:4242" in refused.stderr and "Traceback" not in refused.stderr
         assert sink.envelopes == []
 
-        with store.engine.begin() as conn:
+        with db.engine.begin() as conn:
             conn.execute(sa.text("UPDATE locks SET expires_at = :e"), {"e": datetime.now(UTC)})
-        taken_over = run_digest(["run", "--now", SAMPLE_NOW], env, tmp_path)
+        taken_over = invoke(["run", "--now", SAMPLE_NOW], env, tmp_path)
         assert taken_over.returncode == 0, taken_over.stderr
 
     assert sink.per_recipient() == {"ann@example.com": 1}
-    with store.engine.connect() as conn:
+    with db.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM locks")).scalar_one() == 0
 
 
 def test_a_run_killed_part_way_then_run_again_leaves_everyone_one_message(
     tmp_path: Path,
+    db: Database,
 ) -> None:
     """SIGKILL mid-send, then rerun: every subscriber ends with the edition exactly once.
 
@@ -477,15 +478,8 @@ def test_a_run_killed_part_way_then_run_again_leaves_everyone_one_message(
             DIGEST_SEND_CONNECTIONS=str(connections),
             DIGEST_SEND_LOCK_TIMEOUT=str(lock_seconds),
         )
-        store = Store(env["DIGEST_DATABASE_URL"])
-        add_subscribers(store, addresses)
-        run = subprocess.Popen(
-            [sys.executable, "-m", "digest", "run", "--now", SAMPLE_NOW],
-            env=env,
-            cwd=tmp_path,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        add_subscribers(db, addresses)
+        run = spawn(["run", "--now", SAMPLE_NOW], env, tmp_path, output=False)
         deadline = time.monotonic() + 60
         while len(sink.envelopes) < 700 and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -495,11 +489,11 @@ def test_a_run_killed_part_way_then_run_again_leaves_everyone_one_message(
         at_kill = len(sink.envelopes)
         assert 700 <= at_kill < 2000, f"the kill must land mid-send (at {at_kill})"
 
-        refused = run_digest(["run", "--now", SAMPLE_NOW], env, tmp_path)
+        refused = invoke(["run", "--now", SAMPLE_NOW], env, tmp_path)
         assert refused.returncode == 5 and "already being sent" in refused.stderr
         # The dead run's lock lapses DIGEST_SEND_LOCK_TIMEOUT after its last renewal.
         time.sleep(max(0.0, killed_at + lock_seconds + 0.2 - time.monotonic()))
-        again = run_digest(["run", "--now", SAMPLE_NOW], env, tmp_path)
+        again = invoke(["run", "--now", SAMPLE_NOW], env, tmp_path)
         assert again.returncode == 0, again.stderr
 
     copies = Counter()
@@ -514,9 +508,9 @@ def test_a_run_killed_part_way_then_run_again_leaves_everyone_one_message(
     assert max(copies.values()) <= 2 and len(twice) <= connections, twice
     states = delivery_states(tmp_path / "digest.db", "digest/2026-03-19")
     assert Counter(state for state, _, _ in states.values()) == {"sent": 2000}
-    runs = Store(env["DIGEST_DATABASE_URL"]).run_reports("digest/2026-03-19")
-    assert [r["status"] for r in runs] == ["running", "done"]
-    assert runs[-1]["report"]["skipped"] + runs[-1]["report"]["sent"] == 2000
+    runs = Database(env["DIGEST_DATABASE_URL"]).ledger.runs_of("digest/2026-03-19")
+    assert [r.status for r in runs] == ["running", "done"]
+    assert runs[-1].report["skipped"] + runs[-1].report["sent"] == 2000
 
 
 def test_previews_show_the_real_message_without_a_secret_key(tmp_path: Path) -> None:
@@ -548,11 +542,11 @@ def test_templates_showing_or_transforming_the_readers_name_get_each_name_right(
     ):
         with serving() as sink:
             settings = settings_for(tmp_path / directory.name, sink, templates_dir=directory)
-            store = Store(settings.database_url)
+            store = Database(settings.database_url)
             for email_, name in people.items():
-                store.add_subscriber(Subscriber(email=email_, name=name, format=MailFormat.text))
+                store.subscribers.add(Subscriber(email=email_, name=name, format=MailFormat.text))
             send_edition(make_edition(), settings, store)
-        for message in sink.parsed():
+        for message in sink.messages:
             address = message["To"].addresses[0].addr_spec
             name = people[address]
             first_line = message.get_content().splitlines()[0]
@@ -591,7 +585,10 @@ class _Logins:
 
 @pytest.mark.parametrize("security", ["starttls", "tls"])
 def test_starttls_and_implicit_tls_with_login(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, security: str
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    security: str,
+    db: Database,
 ) -> None:
     import ssl
 
@@ -616,9 +613,8 @@ def test_starttls_and_implicit_tls_with_login(
             send_connections=2,
             send_messages_per_connection=3,
         )
-        store = Store(settings.database_url)
-        add_subscribers(store, [f"r{i}@example.com" for i in range(8)])
-        report = send_edition(make_edition(), settings, store)
+        add_subscribers(db, [f"r{i}@example.com" for i in range(8)])
+        report = send_edition(make_edition(), settings, db)
 
         assert report.sent == 8 and sink.per_recipient() == {
             f"r{i}@example.com": 1 for i in range(8)
@@ -628,29 +624,29 @@ def test_starttls_and_implicit_tls_with_login(
 
         wrong = settings.model_copy(update={"smtp_password": SecretStr("hunter2-wrong")})
         with pytest.raises(DigestError, match="login as 'mailer' refused") as refused:
-            send_edition(make_edition("2026-03-20"), wrong, store)
+            send_edition(make_edition("2026-03-20"), wrong, db)
         assert "hunter2" not in str(refused.value)
 
 
-def test_an_unsolicited_421_after_a_250_is_not_taken_for_the_next_reply(tmp_path: Path) -> None:
+def test_an_unsolicited_421_after_a_250_is_not_taken_for_the_next_reply(
+    tmp_path: Path, db: Database
+) -> None:
     addresses = [f"r{i:02d}@example.com" for i in range(30)]
     with serving(goodbye_after=4) as sink:
         settings = settings_for(tmp_path, sink, send_connections=2)
-        store = Store(settings.database_url)
-        add_subscribers(store, addresses)
-        report = send_edition(make_edition(), settings, store)
+        add_subscribers(db, addresses)
+        report = send_edition(make_edition(), settings, db)
 
     assert sink.faults_injected["421-unsolicited"] >= 5
     assert sink.per_recipient() == {a: 1 for a in addresses}
     assert (report.sent, report.failed) == (30, 0)
 
 
-def test_an_internationalised_address_is_sent_with_smtputf8(tmp_path: Path) -> None:
+def test_an_internationalised_address_is_sent_with_smtputf8(tmp_path: Path, db: Database) -> None:
     with serving() as sink:
         settings = settings_for(tmp_path, sink)
-        store = Store(settings.database_url)
-        josé = store.add_subscriber(Subscriber(email="josé@exämple.com", name="José"))
-        report = send_edition(make_edition(), settings, store)
+        josé = db.subscribers.add(Subscriber(email="josé@exämple.com", name="José"))
+        report = send_edition(make_edition(), settings, db)
 
     assert report.sent == 1
     ((rcpts, raw),) = sink.envelopes
@@ -661,19 +657,20 @@ def test_an_internationalised_address_is_sent_with_smtputf8(tmp_path: Path) -> N
     assert message["To"].addresses[0].display_name == "José"
 
 
-def test_a_refused_sender_stops_the_run_without_failing_anyone(tmp_path: Path) -> None:
+def test_a_refused_sender_stops_the_run_without_failing_anyone(
+    tmp_path: Path, db: Database
+) -> None:
     addresses = [f"r{i}@example.com" for i in range(10)]
     with serving(refuse_sender=True) as sink:
         settings = settings_for(tmp_path, sink)
-        store = Store(settings.database_url)
-        add_subscribers(store, addresses)
+        add_subscribers(db, addresses)
         with pytest.raises(DigestError, match=r"refuses the sender 'news@digest\.example\.org'"):
-            send_edition(make_edition(), settings, store)
+            send_edition(make_edition(), settings, db)
         assert sink.envelopes == []
-        assert store.delivery_states("digest/2026-03-19").get("failed", 0) == 0
-        assert store.run_reports("digest/2026-03-19")[-1]["status"] == "error"
+        assert db.ledger.states("digest/2026-03-19").get("failed", 0) == 0
+        assert db.ledger.runs_of("digest/2026-03-19")[-1].status == "error"
 
         sink.refuse_sender = False  # the operator fixed the relay: the next run sends all
-        report = send_edition(make_edition(), settings, store)
+        report = send_edition(make_edition(), settings, db)
 
     assert report.status == "done" and sink.per_recipient() == {a: 1 for a in addresses}

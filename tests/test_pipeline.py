@@ -3,39 +3,33 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
-from conftest import (
+from support import (
     SAMPLE_FEEDS,
     SAMPLE_NOW,
     FeedServer,
     MailSink,
     digest_env,
     free_port,
+    invoke,
     run_digest,
+    serve_samples,
 )
 
 SUBSCRIBERS = ["ann@example.com", "Bob@Example.org", "carol@example.net"]
 
 
-def _serve_samples(feed_server: FeedServer) -> list[str]:
-    urls = []
-    for path in sorted(SAMPLE_FEEDS.glob("*.xml")):
-        shutil.copy(path, feed_server.root / path.name)
-        urls.append(feed_server.url(path.name))
-    return urls
-
-
 def test_run_sends_one_multipart_message_to_each_subscriber(
     tmp_path: Path, feed_server: FeedServer, smtp_sink: MailSink
 ) -> None:
-    feeds = _serve_samples(feed_server)
+    feeds = serve_samples(feed_server)
     env = digest_env(tmp_path, DIGEST_FEEDS=",".join(feeds), **smtp_sink.env())
     for address in SUBSCRIBERS:
-        added = run_digest(["subscribers", "add", address], env, tmp_path)
+        added = invoke(["subscribers", "add", address], env, tmp_path)
         assert added.returncode == 0, added.stderr
 
+    # In a process of its own, as an operator runs it; the other tests run in-process.
     result = run_digest(["run", "--now", SAMPLE_NOW], env, tmp_path)
 
     assert result.returncode == 0, result.stderr
@@ -57,13 +51,13 @@ def test_run_sends_one_multipart_message_to_each_subscriber(
 def test_dead_and_malformed_feeds_are_reported_and_do_not_stop_the_run(
     tmp_path: Path, feed_server: FeedServer, smtp_sink: MailSink
 ) -> None:
-    good = _serve_samples(feed_server)
+    good = serve_samples(feed_server)
     (feed_server.root / "broken.xml").write_text("<html><body>404 page, not a feed</body>")
     dead = f"http://127.0.0.1:{free_port()}/feed.xml"
     broken = feed_server.url("broken.xml")
     env = digest_env(tmp_path, DIGEST_FEEDS=",".join([*good, dead, broken]), **smtp_sink.env())
 
-    preview = run_digest(["preview", "--format", "json", "--now", SAMPLE_NOW], env, tmp_path)
+    preview = invoke(["preview", "--format", "json", "--now", SAMPLE_NOW], env, tmp_path)
 
     assert preview.returncode == 0, preview.stderr
     edition = json.loads(preview.stdout)
@@ -79,8 +73,8 @@ def test_dead_and_malformed_feeds_are_reported_and_do_not_stop_the_run(
             assert article["published"].endswith("+00:00")
     assert edition["window"]["end"] == SAMPLE_NOW
 
-    run_digest(["subscribers", "add", "ann@example.com"], env, tmp_path)
-    sent = run_digest(["run", "--now", SAMPLE_NOW], env, tmp_path)
+    invoke(["subscribers", "add", "ann@example.com"], env, tmp_path)
+    sent = invoke(["run", "--now", SAMPLE_NOW], env, tmp_path)
     assert sent.returncode == 0, sent.stderr
     assert len(smtp_sink.envelopes) == 1
 
@@ -88,7 +82,7 @@ def test_dead_and_malformed_feeds_are_reported_and_do_not_stop_the_run(
 def test_dry_run_on_bundled_samples_writes_a_preview_without_smtp(tmp_path: Path) -> None:
     env = digest_env(tmp_path, DIGEST_SMTP_PORT=str(free_port()))
 
-    result = run_digest(["run", "--dry-run", "--now", SAMPLE_NOW], env, tmp_path)
+    result = invoke(["run", "--dry-run", "--now", SAMPLE_NOW], env, tmp_path)
 
     assert result.returncode == 0, result.stderr
     written = [
@@ -111,7 +105,7 @@ def test_wrong_settings_stop_with_one_line_per_variable(tmp_path: Path) -> None:
         DIGEST_SMTP_PASSWORD="hunter2-secret",
     )
 
-    result = run_digest(["run", "--dry-run"], env, tmp_path)
+    result = invoke(["run", "--dry-run"], env, tmp_path)
 
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
@@ -126,11 +120,11 @@ def test_wrong_settings_stop_with_one_line_per_variable(tmp_path: Path) -> None:
 def test_invalid_address_is_refused_clearly(tmp_path: Path) -> None:
     env = digest_env(tmp_path)
 
-    result = run_digest(["subscribers", "add", "not an address"], env, tmp_path)
+    result = invoke(["subscribers", "add", "not an address"], env, tmp_path)
 
     assert result.returncode == 1
     assert "invalid email address" in result.stderr and "Traceback" not in result.stderr
-    listed = run_digest(["subscribers", "list"], env, tmp_path)
+    listed = invoke(["subscribers", "list"], env, tmp_path)
     assert listed.stdout.strip() == ""
 
 
@@ -143,9 +137,9 @@ def test_unreachable_smtp_server_is_a_clear_error_without_the_password(tmp_path:
         DIGEST_SMTP_USERNAME="mailer",
         DIGEST_SMTP_PASSWORD="hunter2-secret",
     )
-    run_digest(["subscribers", "add", "ann@example.com"], env, tmp_path)
+    invoke(["subscribers", "add", "ann@example.com"], env, tmp_path)
 
-    result = run_digest(["run", "--now", SAMPLE_NOW], env, tmp_path)
+    result = invoke(["run", "--now", SAMPLE_NOW], env, tmp_path)
 
     assert result.returncode == 1
     assert "cannot reach the SMTP server" in result.stderr
@@ -156,42 +150,42 @@ def test_unreachable_smtp_server_is_a_clear_error_without_the_password(tmp_path:
 
 def test_feeds_and_subscribers_are_managed_from_the_cli(tmp_path: Path) -> None:
     env = digest_env(tmp_path)
-    assert run_digest(["feeds", "add", "https://example.com/rss"], env, tmp_path).returncode == 0
-    duplicate = run_digest(["feeds", "add", "https://example.com/rss"], env, tmp_path)
+    assert invoke(["feeds", "add", "https://example.com/rss"], env, tmp_path).returncode == 0
+    duplicate = invoke(["feeds", "add", "https://example.com/rss"], env, tmp_path)
     assert duplicate.returncode == 1 and "already listed" in duplicate.stderr
-    assert "https://example.com/rss" in run_digest(["feeds", "list"], env, tmp_path).stdout
-    assert run_digest(["feeds", "remove", "https://example.com/rss"], env, tmp_path).returncode == 0
-    assert run_digest(["feeds", "list"], env, tmp_path).stdout.strip() == ""
+    assert "https://example.com/rss" in invoke(["feeds", "list"], env, tmp_path).stdout
+    assert invoke(["feeds", "remove", "https://example.com/rss"], env, tmp_path).returncode == 0
+    assert invoke(["feeds", "list"], env, tmp_path).stdout.strip() == ""
 
-    assert run_digest(["subscribers", "add", "Ann@Example.com"], env, tmp_path).returncode == 0
-    again = run_digest(["subscribers", "add", "ann@example.com"], env, tmp_path)
+    assert invoke(["subscribers", "add", "Ann@Example.com"], env, tmp_path).returncode == 0
+    again = invoke(["subscribers", "add", "ann@example.com"], env, tmp_path)
     assert again.returncode == 1 and "already subscribed" in again.stderr
-    assert run_digest(["subscribers", "remove", "ANN@example.com"], env, tmp_path).returncode == 0
-    assert run_digest(["subscribers", "list"], env, tmp_path).stdout.strip() == ""
+    assert invoke(["subscribers", "remove", "ANN@example.com"], env, tmp_path).returncode == 0
+    assert invoke(["subscribers", "list"], env, tmp_path).stdout.strip() == ""
 
 
 def test_feeds_named_only_in_settings_are_not_remembered_as_listed(tmp_path: Path) -> None:
     env = digest_env(tmp_path)
-    samples = run_digest(["preview", "--format", "json", "--now", SAMPLE_NOW], env, tmp_path)
+    samples = invoke(["preview", "--format", "json", "--now", SAMPLE_NOW], env, tmp_path)
     assert samples.returncode == 0, samples.stderr
     assert len(json.loads(samples.stdout)["feeds"]) == 3
-    assert run_digest(["feeds", "list"], env, tmp_path).stdout.strip() == ""
+    assert invoke(["feeds", "list"], env, tmp_path).stdout.strip() == ""
 
     one = str(SAMPLE_FEEDS / "global-wire.rss.xml")
     env["DIGEST_FEEDS"] = one
-    named = run_digest(["preview", "--format", "json", "--now", SAMPLE_NOW], env, tmp_path)
+    named = invoke(["preview", "--format", "json", "--now", SAMPLE_NOW], env, tmp_path)
     assert [f["url"] for f in json.loads(named.stdout)["feeds"]] == [one]
 
     # Listing it later keeps its health record and makes it a listed feed.
     del env["DIGEST_FEEDS"]
-    assert run_digest(["feeds", "add", one], env, tmp_path).returncode == 0
-    assert run_digest(["feeds", "list"], env, tmp_path).stdout.startswith(f"{one}\tok")
+    assert invoke(["feeds", "add", one], env, tmp_path).returncode == 0
+    assert invoke(["feeds", "list"], env, tmp_path).stdout.startswith(f"{one}\tok")
 
 
 def test_logs_off_a_terminal_are_json_lines_carrying_the_edition_id(tmp_path: Path) -> None:
     env = digest_env(tmp_path)
 
-    result = run_digest(["run", "--dry-run", "--now", SAMPLE_NOW], env, tmp_path)
+    result = invoke(["run", "--dry-run", "--now", SAMPLE_NOW], env, tmp_path)
 
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stderr.splitlines()]

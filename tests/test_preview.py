@@ -8,7 +8,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,21 +15,22 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from bs4 import BeautifulSoup
-from conftest import SAMPLE_FEEDS, SAMPLE_NOW, FeedServer, MailSink, digest_env, run_digest
+from support import (
+    CHROMIUM_ARGS,
+    SAMPLE_FEEDS,
+    SAMPLE_NOW,
+    FeedServer,
+    MailSink,
+    digest_env,
+    invoke,
+    spawn,
+)
 from test_render import sample, settings
 
+from digest.db import Database
 from digest.models import MailFormat, Subscriber
 from digest.preview import write_preview
-from digest.store import Store
 from digest.tokens import read_token
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 
 
 def _feeds(feed_server: FeedServer) -> str:
@@ -55,7 +55,7 @@ def test_preview_writes_html_text_and_the_message_exactly_as_sent(
     env = digest_env(tmp_path, DIGEST_FEEDS=_feeds(feed_server))
     out = tmp_path / "out"
 
-    result = run_digest(["preview", "--now", SAMPLE_NOW, "--out", str(out)], env, tmp_path)
+    result = invoke(["preview", "--now", SAMPLE_NOW, "--out", str(out)], env, tmp_path)
 
     assert result.returncode == 0, result.stderr
     for name in ("digest.html", "digest.txt", "digest.eml"):
@@ -78,13 +78,13 @@ def test_preview_for_a_chosen_subscriber_uses_their_zone_and_signed_link(
     tmp_path: Path, feed_server: FeedServer
 ) -> None:
     env = digest_env(tmp_path, DIGEST_FEEDS=_feeds(feed_server))
-    added = run_digest(
+    added = invoke(
         ["subscribers", "add", "kei@example.jp", "--timezone", "Asia/Tokyo"], env, tmp_path
     )
     assert added.returncode == 0, added.stderr
     out = tmp_path / "out"
 
-    result = run_digest(
+    result = invoke(
         ["preview", "--now", SAMPLE_NOW, "--subscriber", "kei@example.jp", "--out", str(out)],
         env,
         tmp_path,
@@ -98,9 +98,9 @@ def test_preview_for_a_chosen_subscriber_uses_their_zone_and_signed_link(
     assert "The Daily Ledger · 10:00" in page.get_text(" ", strip=True)
     href = page.find("a", string="Unsubscribe")["href"]
     token = parse_qs(urlsplit(href).query)["token"][0]
-    stored = Store(env["DIGEST_DATABASE_URL"])
+    stored = Database(env["DIGEST_DATABASE_URL"])
     try:
-        kei = stored.get_subscriber("kei@example.jp")
+        kei = stored.subscribers.get("kei@example.jp")
     finally:
         stored.close()
     assert kei is not None
@@ -112,10 +112,10 @@ def test_without_a_signing_key_a_dry_run_shows_placeholders_and_a_real_run_sends
 ) -> None:
     env = digest_env(tmp_path, DIGEST_FEEDS=_feeds(feed_server), **smtp_sink.env())
     env.pop("DIGEST_SECRET_KEY")
-    assert run_digest(["subscribers", "add", "ann@example.com"], env, tmp_path).returncode == 0
+    assert invoke(["subscribers", "add", "ann@example.com"], env, tmp_path).returncode == 0
 
-    dry = run_digest(["run", "--dry-run", "--now", SAMPLE_NOW], env, tmp_path)
-    real = run_digest(["run", "--now", SAMPLE_NOW], env, tmp_path)
+    dry = invoke(["run", "--dry-run", "--now", SAMPLE_NOW], env, tmp_path)
+    real = invoke(["run", "--now", SAMPLE_NOW], env, tmp_path)
 
     assert dry.returncode == 0, dry.stderr
     text = (tmp_path / "preview" / "digest.txt").read_text(encoding="utf-8")
@@ -154,7 +154,7 @@ def test_previewed_message_scores_under_one_with_spamassassin(
         DIGEST_POSTAL_ADDRESS="1 Example Street, 75001 Paris, France",
     )
     out = tmp_path / "out"
-    result = run_digest(["preview", "--now", SAMPLE_NOW, "--out", str(out)], env, tmp_path)
+    result = invoke(["preview", "--now", SAMPLE_NOW, "--out", str(out)], env, tmp_path)
     assert result.returncode == 0, result.stderr
 
     scored = subprocess.run(
@@ -176,15 +176,7 @@ def test_previewed_message_scores_under_one_with_spamassassin(
 def preview_server(tmp_path: Path, feed_server: FeedServer) -> Iterator[tuple[str, dict]]:
     """`digest preview --serve` running as a subprocess; yields its URL and environment."""
     env = digest_env(tmp_path, DIGEST_FEEDS=_feeds(feed_server))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "digest", "preview", "--now", SAMPLE_NOW, "--serve"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-    )
+    process = spawn(["preview", "--now", SAMPLE_NOW, "--serve"], env, tmp_path)
     try:
         deadline = time.monotonic() + 60
         url = None
@@ -212,7 +204,7 @@ def test_preview_serve_shows_the_digest_in_chromium_at_desktop_and_phone_width(
     from playwright.sync_api import sync_playwright
 
     url, env = preview_server
-    edition = run_digest(["preview", "--now", SAMPLE_NOW, "--format", "json"], env, tmp_path)
+    edition = invoke(["preview", "--now", SAMPLE_NOW, "--format", "json"], env, tmp_path)
     labels = [t["label"] for t in json.loads(edition.stdout)["themes"]]
     assert len(labels) >= 3
 

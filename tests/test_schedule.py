@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from datetime import datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 
-from conftest import FeedServer, MailSink, digest_env, run_digest
+from support import FeedServer, MailSink, digest_env, invoke, spawn
 
 DAY1 = datetime.fromisoformat("2026-03-19T00:00:00+00:00")
 
@@ -50,18 +49,6 @@ def _schedule_env(
     )
 
 
-def _start(env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "digest", "schedule"],
-        env=env,
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def _wait_for(condition, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -94,9 +81,9 @@ def test_two_mornings_send_one_edition_each(
         tmp_path, _write_feed(feed_server), smtp_sink, "2026-03-19T06:29:00+00:00", "7200"
     )
     for address in ("ann@example.com", "bob@example.org"):
-        assert run_digest(["subscribers", "add", address], env, tmp_path).returncode == 0
+        assert invoke(["subscribers", "add", address], env, tmp_path).returncode == 0
 
-    process = _start(env, tmp_path)
+    process = spawn(["schedule"], env, tmp_path)
     try:
         assert _wait_for(lambda: len(smtp_sink.envelopes) >= 2, timeout=30)
         # The second morning's stories are published after the first edition went out.
@@ -118,7 +105,7 @@ def test_two_mornings_send_one_edition_each(
     assert "Harbour bridge" in day1 and "River festival" not in day1
     assert "River festival" in day2
     # The morning before the first start was too long ago to catch up: logged, not sent.
-    assert "missed the run due at 2026-03-18T06:30:00+00:00" in log
+    assert "missed the run due at 2026-03-18T06:30:00+00:00" in log, log
 
 
 def test_sigterm_mid_send_exits_cleanly_and_restart_sends_nothing_twice(
@@ -130,10 +117,10 @@ def test_sigterm_mid_send_exits_cleanly_and_restart_sends_nothing_twice(
     addresses = [f"reader{n:03d}@example.com" for n in range(120)]
     csv = tmp_path / "subscribers.csv"
     csv.write_text("email\n" + "\n".join(addresses) + "\n")
-    imported = run_digest(["subscribers", "import", str(csv)], env, tmp_path)
+    imported = invoke(["subscribers", "import", str(csv)], env, tmp_path)
     assert imported.returncode == 0, imported.stderr
 
-    first = _start(env, tmp_path)
+    first = spawn(["schedule"], env, tmp_path)
     try:
         assert _wait_for(lambda: len(slow_smtp_sink.envelopes) >= 10, timeout=60)
     finally:
@@ -144,7 +131,7 @@ def test_sigterm_mid_send_exits_cleanly_and_restart_sends_nothing_twice(
 
     # Restarted inside the grace period: the unfinished morning is caught up.
     env["DIGEST_CLOCK_START"] = "2026-03-19T06:45:00+00:00"
-    second = _start(env, tmp_path)
+    second = spawn(["schedule"], env, tmp_path)
     try:
         assert _wait_for(lambda: len(slow_smtp_sink.envelopes) >= len(addresses), timeout=90)
         time.sleep(1)

@@ -2,32 +2,18 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
-from conftest import SAMPLE_FEEDS, SAMPLE_NOW, MailSink, digest_env, run_digest
+from support import SAMPLE_FEEDS, SAMPLE_NOW, MailSink, digest_env, invoke, spawn
 
 
 def _import(addresses: list[str], env: dict[str, str], tmp_path: Path) -> None:
     csv = tmp_path / "subscribers.csv"
     csv.write_text("email\n" + "\n".join(addresses) + "\n")
-    result = run_digest(["subscribers", "import", str(csv)], env, tmp_path)
+    result = invoke(["subscribers", "import", str(csv)], env, tmp_path)
     assert result.returncode == 0, result.stderr
-
-
-def _spawn(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "digest", *args],
-        env=env,
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def test_four_shards_on_postgresql_deliver_each_subscriber_exactly_once(
@@ -38,7 +24,7 @@ def test_four_shards_on_postgresql_deliver_each_subscriber_exactly_once(
     _import(addresses, env, tmp_path)
 
     workers = [
-        _spawn(["run", "--now", SAMPLE_NOW, "--shard", f"{k}/4"], env, tmp_path) for k in range(4)
+        spawn(["run", "--now", SAMPLE_NOW, "--shard", f"{k}/4"], env, tmp_path) for k in range(4)
     ]
     outcomes = [(w.wait(timeout=240), *w.communicate()) for w in workers]
 
@@ -65,11 +51,11 @@ def test_a_second_run_of_the_same_edition_is_refused_while_the_first_sends(
     addresses = [f"reader{n:03d}@example.com" for n in range(200)]
     _import(addresses, env, tmp_path)
 
-    first = _spawn(["run", "--now", SAMPLE_NOW], env, tmp_path)
+    first = spawn(["run", "--now", SAMPLE_NOW], env, tmp_path)
     try:
         deadline_ok = _wait_for_mail(slow_smtp_sink, 1, timeout=60)
         assert deadline_ok, "the first run sent nothing"
-        second = run_digest(["run", "--now", SAMPLE_NOW], env, tmp_path)
+        second = invoke(["run", "--now", SAMPLE_NOW], env, tmp_path)
     finally:
         status = first.wait(timeout=120)
         stdout, stderr = first.communicate()

@@ -20,11 +20,20 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from alembic import command
-from conftest import SAMPLE_FEEDS, SAMPLE_NOW, MailSink, digest_env, free_port, run_digest
-from webserve import CHROMIUM_ARGS, SECRET, Served, chromium_path, serving
+from support import (
+    CHROMIUM_ARGS,
+    SAMPLE_FEEDS,
+    SAMPLE_NOW,
+    MailSink,
+    digest_env,
+    free_port,
+    invoke,
+    run_digest,
+)
+from webserve import SECRET, Served, chromium_path, serving
 
+from digest.db import Database, _alembic_config, make_engine, upgrade_schema
 from digest.models import Subscriber
-from digest.store import Store, _alembic_config, make_engine, upgrade_schema
 from digest.subscribers import import_csv
 from digest.tokens import make_token
 
@@ -33,9 +42,9 @@ from digest.tokens import make_token
 def served(tmp_path: Path) -> Iterator[Served]:
     feeds = ",".join(str(p) for p in sorted(SAMPLE_FEEDS.glob("*.xml")))
     env = digest_env(tmp_path, DIGEST_FEEDS=feeds)
-    store = Store(env["DIGEST_DATABASE_URL"])
+    store = Database(env["DIGEST_DATABASE_URL"])
     for address in ("ann@example.com", "bob@example.com"):
-        store.add_subscriber(Subscriber(email=address))
+        store.subscribers.add(Subscriber(email=address))
     store.close()
     with serving(tmp_path, env) as running:
         yield running
@@ -70,7 +79,7 @@ def test_one_click_post_unsubscribes_and_the_next_run_skips_them(
     assert "Already unsubscribed" in httpx.get(link).text
 
     env = {**served.env, **smtp_sink.env()}
-    sent = run_digest(["run", "--now", SAMPLE_NOW], env, served.cwd)
+    sent = invoke(["run", "--now", SAMPLE_NOW], env, served.cwd)
     assert sent.returncode == 0, sent.stderr
     recipients = [rcpt for rcpts, _ in smtp_sink.envelopes for rcpt in rcpts]
     assert recipients == ["bob@example.com"]
@@ -166,7 +175,7 @@ def test_preferences_page_in_chromium_saves_a_change_the_next_preview_reflects(
     assert (ann.delivery_hour, ann.timezone, ann.format.value) == (7, "Asia/Tokyo", "text")
 
     out = served.cwd / "ann-preview"
-    preview = run_digest(
+    preview = invoke(
         ["preview", "--subscriber", "ann@example.com", "--now", SAMPLE_NOW, "--out", str(out)],
         served.env,
         served.cwd,
@@ -182,7 +191,7 @@ def test_preferences_page_in_chromium_saves_a_change_the_next_preview_reflects(
     assert message["To"].addresses[0].addr_spec == "ann@example.com"
 
     # The same view as JSON: only her themes, and the text shows their times in Tokyo.
-    shown = run_digest(
+    shown = invoke(
         ["preview", "--subscriber", "ann@example.com", "--now", SAMPLE_NOW, "--format", "json"],
         served.env,
         served.cwd,
@@ -345,7 +354,7 @@ def test_pausing_skips_the_subscriber_until_they_resume(
     assert until is not None and 6.9 < (until - datetime.now(UTC)).total_seconds() / 86400 <= 7
 
     env = {**served.env, **smtp_sink.env()}
-    first = run_digest(["run", "--now", SAMPLE_NOW], env, served.cwd)
+    first = invoke(["run", "--now", SAMPLE_NOW], env, served.cwd)
     assert first.returncode == 0, first.stderr
     assert [r for rcpts, _ in smtp_sink.envelopes for r in rcpts] == ["bob@example.com"]
 
@@ -353,7 +362,7 @@ def test_pausing_skips_the_subscriber_until_they_resume(
     assert "Paused until" not in resumed.text
     assert served.subscriber("ann@example.com").paused_until is None
     # Resumed, she gets today's edition on the next run; bob already has it.
-    later = run_digest(["run", "--now", SAMPLE_NOW], env, served.cwd)
+    later = invoke(["run", "--now", SAMPLE_NOW], env, served.cwd)
     assert later.returncode == 0, later.stderr
     assert [r for rcpts, _ in smtp_sink.envelopes[1:] for r in rcpts] == ["ann@example.com"]
 
@@ -375,11 +384,11 @@ def test_a_formula_planted_through_the_form_is_exported_inert_and_imported_exact
     ann = next(row for row in rows if row["email"] == "ann@example.com")
     assert (ann["topics_include"], ann["topics_exclude"]) == (f"'{planted}", f"'{sum_}")
 
-    empty = Store(f"sqlite:///{tmp_path / 'copy.db'}")
+    empty = Database(f"sqlite:///{tmp_path / 'copy.db'}")
     try:
-        plan, counts = import_csv(empty, io.StringIO(exported))
+        plan, counts = import_csv(empty.subscribers, io.StringIO(exported))
         assert not plan.bad and counts is not None and counts.added == 2
-        copy = empty.get_subscriber("ann@example.com")
+        copy = empty.subscribers.get("ann@example.com")
     finally:
         empty.close()
     assert copy is not None and (copy.topics_include, copy.topics_exclude) == ([planted], [sum_])
@@ -409,11 +418,11 @@ def test_upgrading_gives_every_existing_subscriber_their_own_opaque_id(
     upgrade_schema(engine)
     engine.dispose()
 
-    store = Store(url)
+    store = Database(url)
     try:
-        ids = [s.public_id for s in store.iter_subscribers()]
-        added = store.add_subscriber(Subscriber(email="cy@example.com"))
-        assert store.subscriber_by_public_id(added.public_id) == added
+        ids = [s.public_id for s in store.subscribers.iter()]
+        added = store.subscribers.add(Subscriber(email="cy@example.com"))
+        assert store.subscribers.by_public_id(added.public_id) == added
     finally:
         store.close()
     assert len(set(ids)) == 2 and all(len(i) >= 22 and "@" not in i for i in ids)

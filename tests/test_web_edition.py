@@ -19,14 +19,14 @@ import httpx
 import pytest
 from bs4 import BeautifulSoup
 from busy_day import busy_day
-from conftest import SAMPLE_NOW, MailSink, digest_env, run_digest
-from webserve import CHROMIUM_ARGS, SECRET, Served, artifact, chromium_path, serving
+from support import CHROMIUM_ARGS, SAMPLE_NOW, MailSink, digest_env, invoke
+from webserve import SECRET, Served, artifact, chromium_path, serving
 
 from digest.config import Settings
+from digest.db import Database
 from digest.links import anchor
 from digest.models import Edition, Subscriber
 from digest.render import Renderer, headline_count
-from digest.store import Store
 from digest.tokens import read_token
 
 DAYS = ("2026-03-17", "2026-03-18", "2026-03-19")
@@ -49,10 +49,10 @@ def archive(tmp_path: Path, busy: Edition) -> Iterator[Archive]:
     env = digest_env(tmp_path)
     editions = {DAYS[0]: busy_day(12, DAYS[0], seed=1), DAYS[1]: busy_day(40, DAYS[1], seed=2)}
     editions[DAYS[2]] = busy
-    store = Store(env["DIGEST_DATABASE_URL"])
+    store = Database(env["DIGEST_DATABASE_URL"])
     for edition in editions.values():
-        store.save_edition(edition)
-    store.add_subscriber(Subscriber(email="ann@example.com"))
+        store.editions.save(edition)
+    store.subscribers.add(Subscriber(email="ann@example.com"))
     store.close()
     with serving(tmp_path, env) as served:
         yield Archive(served, editions)
@@ -135,8 +135,8 @@ def test_atom_feed_validates_and_links_each_edition(archive: Archive) -> None:
 
 def test_archive_off_serves_no_edition(tmp_path: Path, busy: Edition) -> None:
     env = digest_env(tmp_path, DIGEST_ARCHIVE="off")
-    store = Store(env["DIGEST_DATABASE_URL"])
-    store.save_edition(busy)
+    store = Database(env["DIGEST_DATABASE_URL"])
+    store.editions.save(busy)
     store.close()
     with serving(tmp_path, env) as served:
         for path in ("/editions", f"/editions/{DAYS[2]}", "/feed.xml"):
@@ -208,7 +208,7 @@ def test_manage_preferences_from_a_received_message_then_unsubscribe_and_resubsc
     from playwright.sync_api import sync_playwright
 
     served = archive.served
-    sent = run_digest(["run", "--now", SAMPLE_NOW], {**served.env, **smtp_sink.env()}, served.cwd)
+    sent = invoke(["run", "--now", SAMPLE_NOW], {**served.env, **smtp_sink.env()}, served.cwd)
     assert sent.returncode == 0, sent.stderr
     (message,) = smtp_sink.messages
     html = BeautifulSoup(message.get_body(("html",)).get_content(), "html.parser")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,22 +13,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import REPO, free_port
+from support import REPO, free_port, spawn
 
+from digest.db import Database
 from digest.models import Subscriber
-from digest.store import Store
 from digest.subscribers import write_csv
 from digest.tokens import make_token, subscriber_url
 
 SECRET = "test-secret-key-not-for-production"
 ARTIFACTS = REPO / "tests" / "artifacts"  # screenshots kept after the run (gitignored)
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 
 
 @dataclass
@@ -45,14 +37,14 @@ class Served:
         """The signed link a message carries, exactly as tokens.subscriber_url makes it."""
         return subscriber_url(self.base_url, SECRET, self.subscriber(email).public_id, path)
 
-    def store(self) -> Store:
-        return Store(self.env["DIGEST_DATABASE_URL"])
+    def store(self) -> Database:
+        return Database(self.env["DIGEST_DATABASE_URL"])
 
     def subscriber(self, email: str) -> Subscriber:
         """Read straight from the server's SQLite file."""
         store = self.store()
         try:
-            sub = store.get_subscriber(email)
+            sub = store.subscribers.get(email)
         finally:
             store.close()
         assert sub is not None, f"{email} is gone"
@@ -66,7 +58,7 @@ class Served:
         store = self.store()
         out = io.StringIO()
         try:
-            write_csv(store.iter_subscribers(), out)
+            write_csv(store.subscribers.iter(), out)
         finally:
             store.close()
         return out.getvalue()
@@ -78,18 +70,10 @@ def serving(tmp_path: Path, env: dict[str, str]) -> Iterator[Served]:
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = {**env, "DIGEST_PUBLIC_URL": base_url}
-    store = Store(env["DIGEST_DATABASE_URL"])
-    tokens = [make_token(SECRET, s.public_id) for s in store.iter_subscribers()]
+    store = Database(env["DIGEST_DATABASE_URL"])
+    tokens = [make_token(SECRET, s.public_id) for s in store.subscribers.iter()]
     store.close()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "digest", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = spawn(["serve", "--host", "127.0.0.1", "--port", str(port)], env, tmp_path)
     try:
         _wait_until_up(base_url, process)
         yield Served(base_url=base_url, env=env, cwd=tmp_path, process=process)

@@ -1,6 +1,6 @@
 """Collect: fetch every feed, parse on every core, keep the window, drop repeats.
 
-`collect(sources, start, end, store, settings) -> Collection` is the stage's
+`collect(sources, start, end, feeds, settings) -> Collection` is the stage's
 interface (see `collector`). The names are loaded lazily so that parsing worker
 processes, which import `digest.collect.parse`, do not pay for HTTP and database
 modules they never use.

@@ -12,14 +12,15 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
+from digest.collect.clean import source_name
 from digest.collect.fetch import Fetcher, FetchError
 from digest.collect.parse import FeedParseError, ParsedFeed, feed_from_json, feed_to_json
 from digest.collect.pool import ParsePool
+from digest.collect.urls import clean_url
 from digest.config import Settings
+from digest.db.feeds import FeedOutcome, FeedRepository
 from digest.models import Article, FeedReport
-from digest.store import FeedOutcome, Store
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +42,14 @@ class _Result:
 
 
 def collect(
-    sources: list[str], start: datetime, end: datetime, store: Store, settings: Settings
+    sources: list[str], start: datetime, end: datetime, store: FeedRepository, settings: Settings
 ) -> Collection:
     """Articles published in (start, end] from all sources, each once, newest first."""
     results = asyncio.run(_fetch_all(sources, store, settings, conditional=True))
     return _assemble(results, start, end, store)
 
 
-def check(sources: list[str], store: Store, settings: Settings) -> list[FeedReport]:
+def check(sources: list[str], store: FeedRepository, settings: Settings) -> list[FeedReport]:
     """Fetch and parse every feed afresh (no conditional GET); `articles` counts its entries."""
     results = asyncio.run(_fetch_all(sources, store, settings, conditional=False))
     for result in results:
@@ -58,10 +59,10 @@ def check(sources: list[str], store: Store, settings: Settings) -> list[FeedRepo
 
 
 async def _fetch_all(
-    sources: list[str], store: Store, settings: Settings, *, conditional: bool
+    sources: list[str], store: FeedRepository, settings: Settings, *, conditional: bool
 ) -> list[_Result]:
     sources = list(dict.fromkeys(sources))
-    validators = store.feed_validators(sources) if conditional else {}
+    validators = store.validators(sources) if conditional else {}
     gate = asyncio.Semaphore(settings.fetch_concurrency)
     pool = ParsePool(settings.parse_workers, len(sources))
     try:
@@ -74,7 +75,7 @@ async def _fetch_all(
             )
     finally:
         pool.close()
-    failures = store.record_feed_outcomes(r.outcome for r in results)
+    failures = store.record_outcomes(r.outcome for r in results)
     for result in results:
         report = result.report
         report.failures = failures.get(report.url, 0)
@@ -100,7 +101,7 @@ async def _one(
     gate: asyncio.Semaphore,
     source: str,
     validators: tuple[str | None, str | None] | None,
-    store: Store,
+    store: FeedRepository,
     settings: Settings,
 ) -> _Result:
     began = time.perf_counter()
@@ -115,7 +116,7 @@ async def _one(
             try:
                 fetched = await fetcher.fetch(source, *(validators or (None, None)))
                 if fetched.content is None:
-                    cached = store.cached_feed(source)
+                    cached = store.cached(source)
                     if cached is not None:
                         parsed = feed_from_json(*cached)
                         report.not_modified = True
@@ -150,7 +151,9 @@ async def _one(
     return _Result(report=report, outcome=outcome, parsed=parsed)
 
 
-def _assemble(results: list[_Result], start: datetime, end: datetime, store: Store) -> Collection:
+def _assemble(
+    results: list[_Result], start: datetime, end: datetime, store: FeedRepository
+) -> Collection:
     """Keep the window's articles, once each; undated ones take their first-seen time."""
     undated = [
         e.key
@@ -168,7 +171,7 @@ def _assemble(results: list[_Result], start: datetime, end: datetime, store: Sto
         if result.parsed is None:
             continue
         report = result.report
-        source = report.title or urlsplit(report.url).hostname or report.url
+        source = source_name(report.title, report.url) or report.url
         for entry in result.parsed.entries:
             dated = entry.key not in first_seen
             published = entry.published if dated else first_seen[entry.key]
@@ -183,7 +186,7 @@ def _assemble(results: list[_Result], start: datetime, end: datetime, store: Sto
             article = Article(
                 key=key,
                 title=entry.title,
-                url=entry.url,
+                url=clean_url(entry.url),
                 source=source,
                 feed_url=report.url,
                 published=published,  # type: ignore[arg-type]

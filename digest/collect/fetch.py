@@ -19,6 +19,7 @@ import httpx
 
 from digest import __version__
 from digest.config import Settings
+from digest.errors import FetchError
 
 USER_AGENT = f"digest/{__version__} (daily news digest; +https://github.com/digest-news/digest)"
 MAX_REDIRECTS = 5
@@ -26,10 +27,6 @@ _ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, "
     "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 )
-
-
-class FetchError(Exception):
-    """The feed could not be fetched; the message says why."""
 
 
 class _Retry(Exception):

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from typing import TYPE_CHECKING
 
 from lxml import etree
 
 from digest.collect.decode import to_utf8
 from digest.collect.fetch import is_http
-from digest.collect.parse import FeedParseError, xml_root
+from digest.collect.parse import xml_root
+from digest.errors import FeedParseError, OpmlError
 
-
-class OpmlError(FeedParseError):
-    """The file is not OPML we can read."""
+if TYPE_CHECKING:
+    from digest.db.feeds import FeedRepository
 
 
 def read_opml(content: bytes) -> tuple[list[tuple[str, str]], list[str]]:
@@ -54,3 +55,18 @@ def write_opml(feeds: list[tuple[str, str]], title: str = "digest feeds") -> byt
             body, "outline", type="rss", text=name or url, title=name or url, xmlUrl=url
         )
     return etree.tostring(opml, xml_declaration=True, encoding="utf-8", pretty_print=True)
+
+
+def import_opml(feeds: FeedRepository, content: bytes) -> tuple[int, int, list[str]]:
+    """List every http(s) feed of an OPML file not listed yet.
+
+    Returns (added, already listed, skipped non-http sources); raises OpmlError.
+    """
+    found, skipped = read_opml(content)
+    known = set(feeds.urls())
+    added = 0
+    for url, title in found:
+        if url not in known:
+            feeds.add(url, title)
+            added += 1
+    return added, len(found) - added, skipped

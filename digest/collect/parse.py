@@ -23,6 +23,7 @@ from digest.collect.clean import clean_title, summarise
 from digest.collect.dates import parse_date
 from digest.collect.decode import to_utf8
 from digest.collect.urls import canonical_url
+from digest.errors import FeedParseError
 
 # Namespaces whose elements mean what their local name says; anything else
 # (media:title, itunes:summary...) is used only when these give nothing.
@@ -64,10 +65,6 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 # HTML void elements written unescaped and unclosed (<br>) would swallow what follows.
 _UNCLOSED_VOID = re.compile(r"<(br|hr|img)(\s[^<>]*?)?\s*(?<!/)>", re.IGNORECASE)
 _TITLE_FROM_BODY = 120
-
-
-class FeedParseError(Exception):
-    """The bytes are not a feed we can read."""
 
 
 @dataclass(slots=True)

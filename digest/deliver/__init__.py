@@ -2,8 +2,10 @@
 
 `message` builds each distinct rendering once and fills it per subscriber;
 `dkim` signs the final bytes; `sender` sends them over a pool of reused
-connections with a pace limit and retries. Which subscribers get what, and
-remembering it, is the job's part (`digest.job`).
+connections with a pace limit and retries; `transport` connects and runs one
+message's SMTP transaction; `views` renders each distinct view of an edition
+once; `run` sends an edition to its audience, each delivery recorded in the
+ledger (`digest.db.ledger`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from digest.deliver.message import (
     new_message_id,
     standin,
 )
-from digest.deliver.sender import Outgoing, Sender, SMTPUnavailable, Verdict, classify, connect
+from digest.deliver.sender import Outgoing, Sender, SendResult, Verdict, classify
+from digest.deliver.transport import connect
+from digest.errors import SMTPUnavailable
 from digest.models import RenderedDigest, Subscriber
 
 __all__ = [
@@ -24,6 +28,7 @@ __all__ = [
     "MessageTemplate",
     "Outgoing",
     "SMTPUnavailable",
+    "SendResult",
     "Sender",
     "Verdict",
     "build_message",

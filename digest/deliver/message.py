@@ -15,16 +15,18 @@ import binascii
 import re
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.header import Header
+from email.headerregistry import Address
 from email.policy import SMTP
-from email.utils import format_datetime, formataddr
+from email.utils import format_datetime
 from functools import cached_property
 
 from markupsafe import escape
 
 from digest.config import Settings
-from digest.deliver.dkim import Signer
+from digest.deliver.dkim import BodyHash, Signer
 from digest.models import RenderedDigest, Subscriber
 from digest.tokens import make_token
 
@@ -65,9 +67,15 @@ def needs_smtputf8(address: str) -> bool:
 
 @dataclass
 class MessageTemplate:
-    """A message's final bytes, with slots (str keys) where per-subscriber bytes go."""
+    """A message's final bytes, with slots (str keys) where per-subscriber bytes go.
+
+    `pieces[body_start:]` is the body (after the blank line); `body_hash`, set when
+    the run signs, is its DKIM body hash for any subscriber's values.
+    """
 
     pieces: tuple[bytes | str, ...]
+    body_start: int = 0
+    body_hash: BodyHash | None = field(default=None, compare=False)
 
     @cached_property
     def body_slots(self) -> frozenset[str]:
@@ -92,35 +100,38 @@ class Composer:
         mailto = settings.list_unsubscribe_mailto
         self._mailto = f",{CRLF.decode()} <mailto:{mailto}?subject=unsubscribe>" if mailto else ""
         self._date = ("", 0)
+        self._from = address_header("From", settings.from_name, settings.from_address)
+        self._list_id = _list_id(settings)
 
     def template(self, rendered: RenderedDigest) -> MessageTemplate:
         """Build the MIME message once; slots stand where the stand-in's values were."""
         s = self.settings
         domain = s.sender_domain
         feedback_id = s.feedback_id or f"{s.list_id}:digest:{domain}"
-        head = [_header("From", formataddr((one_line(s.from_name), one_line(s.from_address)),
-                                           charset="utf-8")),
+        head = [self._from,
                 "h:to",
-                _header("Subject", one_line(rendered.subject)),
+                _unstructured("Subject", rendered.subject),
                 "h:date",
                 "h:message_id",
                 b"MIME-Version: 1.0" + CRLF,
-                _header("List-Id", f"{one_line(s.from_name)} <{s.list_id}.{domain}>"),
+                self._list_id,
                 "h:list_unsubscribe",
                 b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" + CRLF,
-                _header("Feedback-ID", feedback_id),
+                _unstructured("Feedback-ID", feedback_id),
                 b"Auto-Submitted: auto-generated" + CRLF]  # fmt: skip
         text = self._body(rendered.text, html=False)
         if rendered.html is None:
             ends_cleanly = isinstance(text[-1], bytes) and text[-1].endswith(CRLF)
-            pieces = [*head, *_part_headers("plain"), CRLF, *text, b"" if ends_cleanly else CRLF]
+            head += [*_part_headers("plain"), CRLF]
+            body = [*text, b"" if ends_cleanly else CRLF]
         else:
             boundary = f"=_digest_{uuid.uuid4().hex}".encode()
             html = self._body(rendered.html, html=True)
-            pieces = [
-                *head,
+            head += [
                 b'Content-Type: multipart/alternative; boundary="' + boundary + b'"' + CRLF,
                 CRLF,
+            ]
+            body = [
                 b"--" + boundary + CRLF,
                 *_part_headers("plain"),
                 CRLF,
@@ -131,19 +142,19 @@ class Composer:
                 *html,
                 CRLF + b"--" + boundary + b"--" + CRLF,
             ]
-        return MessageTemplate(tuple(_merge(pieces)))
+        head, body = _merge(head), _merge(body)
+        template = MessageTemplate(tuple(head + body), body_start=len(head))
+        if self.signer:
+            template.body_hash = BodyHash(body)
+        return template
 
     def message(self, template: MessageTemplate, subscriber: Subscriber, message_id: str) -> bytes:
         """One subscriber's message: the template filled in, then DKIM-signed if configured."""
         address = subscriber.email
         name = one_line(subscriber.name)
         token = make_token(self.secret, subscriber.public_id) if self.secret else "preview"
-        if needs_smtputf8(address):
-            to = f"{name} <{address}>" if name else address
-        else:
-            to = formataddr((name, address), charset="utf-8")
         values = {
-            "h:to": b"To: " + one_line(to).encode() + CRLF,
+            "h:to": address_header("To", name, address),
             "h:date": b"Date: " + self._now().encode() + CRLF,
             "h:message_id": b"Message-ID: " + message_id.encode() + CRLF,
             "h:list_unsubscribe": (
@@ -161,7 +172,10 @@ class Composer:
         for slot in template.body_slots:
             values[slot] = _qp_inline(body_values[slot]())
         data = template.fill(values)
-        return self.signer.sign(data) if self.signer else data
+        if not self.signer:
+            return data
+        body_hash = template.body_hash.digest(values) if template.body_hash else None
+        return self.signer.sign(data, body_hash)
 
     def has_leftovers(self, rendered: RenderedDigest) -> bool:
         """Whether the stand-in's values appear other than as they are (e.g. upper-cased,
@@ -198,9 +212,73 @@ class Composer:
         return self._date[0]
 
 
-def _header(name: str, value: str) -> bytes:
-    """One header line, folded, with RFC 2047 encoded words where the value needs them."""
-    return SMTP.fold_binary(name, SMTP.header_factory(name, value))
+def address_header(field: str, name: str, address: str) -> bytes:
+    """One address header (From, To, Reply-To) from an `email.headerregistry.Address`.
+
+    The email package quotes the display name (so `Eve <eve@x>,` stays a name),
+    but its folder in Python 3.11 drops those quotes when it has to fold, and it
+    decodes encoded words inside a name into raw line breaks. So: encoded-word
+    markers in names are broken up; the quoted form is written on one line, or
+    folded only between the name and the <address>; and only a non-ASCII name in
+    a message without SMTPUTF8 goes through the email package's encoder, whose
+    output is read back to check it still names exactly this one address.
+    """
+    name = one_line(name).replace("=?", "= ?")
+    local, _, domain = address.rpartition("@")
+    entry = Address(name, local, domain)  # refuses CR/LF in any part
+    if name and not name.isascii() and not needs_smtputf8(address):
+        folded = SMTP.fold_binary(field, SMTP.header_factory(field, entry))
+        if _names_only(field, folded, entry):
+            return folded
+        entry = Address("", local, domain)
+    head, _, tail = str(entry).rpartition(" <")
+    if not head or len(field) + len(head) + len(tail) + 4 <= 78:
+        return f"{field}: {entry}".encode() + CRLF
+    return f"{field}: {head}\r\n <{tail}".encode() + CRLF
+
+
+def _names_only(field: str, folded: bytes, entry: Address) -> bool:
+    """Whether a folded address header reads back as exactly `entry`, nothing more."""
+    value = folded.decode("ascii").partition(":")[2].replace("\r\n", "")
+    if "?q??=" in value or "?b??=" in value:
+        return False
+    try:
+        addresses = SMTP.header_factory(field, value).addresses
+    except (IndexError, ValueError, TypeError):  # the email package's parser, on odd input
+        return False
+    return len(addresses) == 1 and addresses[0].addr_spec == entry.addr_spec
+
+
+def _unstructured(name: str, value: str) -> bytes:
+    """An unstructured header (Subject, Feedback-ID) as one line or folded RFC 2047 words.
+
+    `email.header.Header` never decodes encoded words found in the value: the
+    policy's header factory would turn `=?utf-8?q?y=0D=0ABcc:...?=` into a real
+    line break and a new header. Unlike that policy's folder in Python 3.11, it
+    never writes an empty encoded word or a doubled space. ASCII text with no
+    `=?` in it stays readable as it is.
+    """
+    value = one_line(value)
+    charset = "us-ascii" if value.isascii() and "=?" not in value else "utf-8"
+    return (
+        f"{name}: ".encode()
+        + Header(value, charset, header_name=name).encode(linesep="\r\n").encode("ascii")
+        + CRLF
+    )
+
+
+def _list_id(settings: Settings) -> bytes:
+    """List-Id: the sender's name as the list's description, then <list-id.domain>."""
+    description = one_line(settings.from_name).replace("=?", "= ?")
+    list_id = f"<{settings.list_id}.{settings.sender_domain}>"
+    if not description:
+        return f"List-Id: {list_id}".encode() + CRLF
+    if description.isascii():
+        phrase = str(Address(description, "x", "x.invalid")).rpartition(" <")[0]
+    else:
+        phrase = Header(description, "utf-8").encode(linesep="\r\n")
+    separator = " " if len(phrase) + len(list_id) < 68 and "\n" not in phrase else "\r\n "
+    return f"List-Id: {phrase}{separator}{list_id}".encode() + CRLF
 
 
 def _part_headers(subtype: str) -> list[bytes]:

@@ -5,26 +5,28 @@ reopening it when the server drops it, after a timeout, or after
 DIGEST_SEND_MESSAGES_PER_CONNECTION messages. What the server answered decides
 what happens next (see `classify`): 4xx, timeouts and dropped connections are
 retried with exponential backoff and jitter; 5xx is final for that subscriber.
+A message whose data got no answer at all (see `transport.transaction`) may have
+arrived: it is sent again at most once in the run, then reported as uncertain.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-import socket
-import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from functools import cache
 
 import aiosmtplib
 
 from digest.config import Settings
-from digest.models import DeliveryResult, DigestError
-
-
-class SMTPUnavailable(DigestError):
-    """The SMTP server could not be reached or refused the login."""
+from digest.deliver.transport import (
+    MessageTooLarge,
+    Unanswered,
+    connect,
+    transaction,
+)
+from digest.errors import SenderRefused, SMTPUnavailable
+from digest.models import DeliveryResult
 
 
 @dataclass
@@ -36,6 +38,18 @@ class Outgoing:
     data: bytes
     attempts: int = 0
     smtputf8: bool = False
+    unanswered: int = 0  # attempts whose message data got no reply, even after a second wait
+
+
+class SendResult(DeliveryResult):
+    """A message's final outcome, plus whether the server may have it although it never said.
+
+    `uncertain`: the message data went out but no reply came, even after a second
+    wait, and the one resend allowed per run got no 250 either. The server may have
+    taken it; the job records it as such so that no later run sends it again.
+    """
+
+    uncertain: bool = False
 
 
 @dataclass(frozen=True)
@@ -46,10 +60,7 @@ class Verdict:
     permanent: bool
     bounce: bool = False  # the address itself was refused for good (counts toward bouncing)
     reconnect: bool = False  # the connection is unusable or in an unknown state
-
-
-class SenderRefused(DigestError):
-    """The server refuses our sender address outright: no message can go, so stop."""
+    unanswered: bool = False  # the message data was sent and no reply came: it may be delivered
 
 
 def classify(exc: BaseException) -> Verdict:
@@ -58,6 +69,10 @@ def classify(exc: BaseException) -> Verdict:
     Raises SenderRefused when the sender itself is refused for good, and re-raises
     anything that is not an SMTP or network error.
     """
+    if isinstance(exc, MessageTooLarge):
+        return Verdict(str(exc), permanent=True)
+    if isinstance(exc, Unanswered):
+        return Verdict(str(exc), permanent=False, reconnect=True, unanswered=True)
     if isinstance(exc, _Reconnecting):
         return Verdict(f"cannot reconnect: {exc.__cause__}", permanent=False, reconnect=True)
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
@@ -68,6 +83,9 @@ def classify(exc: BaseException) -> Verdict:
             bounce=refusal.code >= 500,
             reconnect=refusal.code == 421,
         )
+    if isinstance(exc, aiosmtplib.SMTPSenderRefused) and _about_size(exc):
+        # MAIL FROM carries SIZE=: a 552 there is about this message, not the sender.
+        return Verdict(f"{exc.code} {exc.message} (message too large for the server)", True)
     if isinstance(exc, aiosmtplib.SMTPSenderRefused) and exc.code >= 500:
         # Not about any subscriber: failing them all for good would be wrong.
         raise SenderRefused(
@@ -89,6 +107,10 @@ def classify(exc: BaseException) -> Verdict:
     if isinstance(exc, aiosmtplib.SMTPException | OSError | asyncio.TimeoutError):
         return Verdict(f"connection lost: {exc or type(exc).__name__}", False, reconnect=True)
     raise exc
+
+
+def _about_size(exc: aiosmtplib.SMTPSenderRefused) -> bool:
+    return exc.code == 552 or "5.3.4" in exc.message or "size" in exc.message.lower()
 
 
 def backoff(settings: Settings, attempt: int) -> float:
@@ -118,24 +140,6 @@ class _Pace:
             await asyncio.sleep(slot - now)
 
 
-async def connect(settings: Settings) -> aiosmtplib.SMTP:
-    """Connect, EHLO, STARTTLS or implicit TLS, and log in, as DIGEST_SMTP_* say."""
-    s = settings
-    client = aiosmtplib.SMTP(
-        hostname=s.smtp_host,
-        port=s.effective_smtp_port,
-        use_tls=s.smtp_security == "tls",
-        start_tls=s.smtp_security == "starttls",
-        timeout=s.smtp_timeout,
-        local_hostname=_local_hostname(),
-        tls_context=ssl.create_default_context() if s.smtp_security != "none" else None,
-    )
-    await client.connect()
-    if s.smtp_username:
-        await client.login(s.smtp_username, s.smtp_password.get_secret_value())
-    return client
-
-
 class _Connection:
     """One pooled SMTP connection, opened lazily and reopened when needed."""
 
@@ -156,11 +160,8 @@ class _Connection:
                 client = await self.open()
             except (aiosmtplib.SMTPException, OSError) as exc:
                 raise _Reconnecting() from exc
-        options = ["SMTPUTF8"] if job.smtputf8 else None
         self.sent += 1
-        await client.sendmail(
-            self.settings.from_address, [job.email], job.data, mail_options=options
-        )
+        await transaction(client, self.settings, job.email, job.data, job.smtputf8)
         if self.sent >= self.settings.send_messages_per_connection:
             await self.close()
 
@@ -236,6 +237,8 @@ class Sender:
         s = self.settings
         try:
             await self._connections[0].open()
+        except SMTPUnavailable:
+            raise  # a security mismatch, already worded for the operator
         except aiosmtplib.SMTPAuthenticationError as exc:
             raise SMTPUnavailable(
                 f"SMTP login as {s.smtp_username!r} refused ({exc.code}); "
@@ -272,7 +275,11 @@ class Sender:
             await self._finish(job)
 
     async def _failed(self, job: Outgoing, verdict: Verdict) -> None:
-        if verdict.permanent or job.attempts >= self.settings.send_attempts:
+        # After an unanswered attempt (the server may have the message), one resend only.
+        retry = not verdict.permanent and job.attempts < self.settings.send_attempts
+        retry = retry and not job.unanswered
+        job.unanswered += verdict.unanswered
+        if not retry:
             await self._finish(job, verdict)
             return
         self.on_retry(job, verdict)
@@ -287,7 +294,7 @@ class Sender:
     async def _finish(self, job: Outgoing, verdict: Verdict | None = None) -> None:
         """Report the final result of one message (after any retries)."""
         await self.on_outcome(
-            DeliveryResult(
+            SendResult(
                 email=job.email,
                 ok=verdict is None,
                 message_id=job.message_id,
@@ -295,6 +302,7 @@ class Sender:
                 permanent=verdict.permanent if verdict else False,
                 bounce=verdict.bounce if verdict else False,
                 attempts=job.attempts,
+                uncertain=verdict is not None and job.unanswered > 0,
             )
         )
         self._outstanding -= 1
@@ -313,9 +321,3 @@ async def _cancel_all(tasks: list[asyncio.Task]) -> None:
         for task in pending:
             task.cancel()
         _, pending = await asyncio.wait(pending, timeout=0.5)
-
-
-@cache
-def _local_hostname() -> str:
-    """The name given in EHLO, looked up once rather than per connection."""
-    return socket.getfqdn()

@@ -1,33 +1,40 @@
-"""Group: articles into themes, each with a lead article and a readable label.
+"""Group: articles into stories, stories into themes, each theme with a lead and a label.
 
 `group(articles, options)` is the one entry point. The steps, each in its own
-module: operator topics pin matching articles (topics.py); near-duplicates
-become one report listing every outlet (dedupe.py); reports are clustered
-into themes (cluster.py), labelled (label.py) and ranked, with the caps
-marking what is rendered (rank.py). The same input always gives the same
-themes: articles are put in a fixed order first and every step is seeded.
+module: operator topics pin matching articles (topics.py); each article gets
+a meaning vector from a model shipped in a package (embed.py); copies and
+rewordings of one event become one story listing every outlet (dedupe.py);
+stories are clustered into themes (cluster.py), labelled (label.py) and
+ranked, with the caps marking what is rendered (rank.py). Articles with too
+little text to place, and those close to nothing else, go to the last,
+catch-all section. The same input always gives the same themes: articles are
+put in a fixed order first and every step is seeded.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
-import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from digest.config import Settings
-from digest.group.cluster import cluster
-from digest.group.dedupe import Item, near_duplicates
+from digest.group.cluster import Views, cluster
+from digest.group.dedupe import Item, stories
+from digest.group.embed import embed
 from digest.group.label import Labeller
-from digest.group.rank import OTHER_NEWS, apply_caps, theme_rank
+from digest.group.rank import ALSO_TODAY, apply_caps, theme_rank
+from digest.group.text import NOISE, words
 from digest.group.topics import Topic, pin
 from digest.group.vectors import article_vectors
 from digest.models import Article, Theme
 
 LABEL_LENGTH = 80
+MIN_WORDS = 3  # fewer telling words than this ("About", "Home", a product name): too thin to place
+MEANING_CHARS = 300  # the headline and the start of its summary say what an article is about
 
-__all__ = ["OTHER_NEWS", "GroupOptions", "Topic", "group"]
+__all__ = ["ALSO_TODAY", "GroupOptions", "Topic", "group"]
 
 
 @dataclass(frozen=True)
@@ -48,7 +55,7 @@ class GroupOptions:
 
 
 def group(articles: list[Article], options: GroupOptions | None = None) -> list[Theme]:
-    """Themes in rank order (most widely carried first), singletons last as 'Other news'."""
+    """Themes in rank order (most widely carried first), what relates to nothing last."""
     # The matrices here are small enough that BLAS threads cost more than they
     # save (measured: 2.8 s on one thread, 3.4 s and twice the CPU on two).
     with threadpool_limits(limits=1, user_api="blas"):
@@ -59,56 +66,82 @@ def _group(articles: list[Article], options: GroupOptions) -> list[Theme]:
     ordered = sorted(articles, key=lambda a: (a.published, a.key, a.source, a.title))
     pinned, rest = pin(ordered, options.topics)
     themes = [_theme(name, members) for name, members in pinned]
-    loose: list[Article] = []
-    for members in _themes(rest):
+    thin = [_thin(a) for a in rest]
+    loose = [a for a, t in zip(rest, thin, strict=True) if t]
+    found: list[Theme] = []
+    for members in _themes([a for a, t in zip(rest, thin, strict=True) if not t]):
         if len(members) > 1:
-            themes.append(Theme(label="", articles=members))
+            found.append(Theme(label="", articles=members))
         else:
             loose.extend(members)
+    found.sort(key=theme_rank)  # the widest carried themes choose their labels first
     labeller = Labeller([a.title for a in ordered])
     position = {a.key: i for i, a in enumerate(ordered)}
-    themes = [
-        t if t.label else t.model_copy(update={"label": _label(labeller, t, position)})
-        for t in themes
-    ]
+    themes += [t.model_copy(update={"label": _label(labeller, t, position)}) for t in found]
     themes.sort(key=theme_rank)
     if loose:
-        themes.append(Theme(label=OTHER_NEWS, articles=sorted(loose, key=_newest_first)))
+        loose.sort(key=_newest_first)
+        themes.append(Theme(label=ALSO_TODAY, articles=loose, catch_all=True))
     return apply_caps(themes, options.max_themes, options.max_articles_per_theme)
+
+
+def _thin(article: Article) -> bool:
+    """Too little text to say what it is about: it joins no theme on the strength of nothing."""
+    return len(words(article.title)) + len(words(article.summary)) < MIN_WORDS
+
+
+def _meaning(articles: list[Article]) -> np.ndarray:
+    texts = [f"{a.title} {a.summary}"[:MEANING_CHARS] for a in articles]
+    # Only the telling words: "the", "to" and "says" pull every headline together.
+    return embed([" ".join(w for w in t.split() if _telling(w)) for t in texts])
+
+
+@lru_cache(maxsize=65536)
+def _telling(word: str) -> bool:
+    return word.lower().strip(_EDGES) not in NOISE
+
+
+_EDGES = ".,:;!?'\"“”‘’()[]*"
 
 
 def _themes(articles: list[Article]) -> list[list[Article]]:
     """Articles grouped into themes; each inner list holds the theme's articles."""
     if not articles:
         return []
-    texts = article_vectors(articles)
-    items = near_duplicates(articles)
+    meaning = _meaning(articles)
+    both, titles = article_vectors(articles)
+    views = Views.of(both, meaning)
+    items = stories(articles, meaning, titles)
     reports = np.empty(len(articles), dtype=np.int64)
     for number, item in enumerate(items):
         reports[list(item.members)] = number
-    labels = cluster(texts, reports)
+    labels = cluster(views, reports)
     by_label: dict[int, list[Item]] = {}
     for item in items:
         by_label.setdefault(int(labels[item.first]), []).append(item)
-    return [_fold(articles, theme_items, texts) for theme_items in by_label.values()]
+    return [_fold(articles, theme_items, meaning) for theme_items in by_label.values()]
 
 
-def _fold(articles: list[Article], items: list[Item], vectors: sp.csr_matrix) -> list[Article]:
-    """One theme's articles: lead first, the rest newest first, each report's copies after it.
+def _fold(articles: list[Article], items: list[Item], meaning: np.ndarray) -> list[Article]:
+    """One theme's articles: lead first, the rest newest first, each story's copies after it.
 
-    The lead is the report carried by the most outlets; among equals, the one
-    closest to the theme's centre (the most typical), then the latest.
-    A report's first article names every other outlet in `also_reported_by`;
-    the copies stay in the list with `duplicate_of` set, for the JSON preview.
+    The lead is the most substantive report of the main story: carried by the
+    most outlets, with a summary, dated (undated pages are rarely news); among
+    equals, the one closest to the theme's centre (the most typical), then the
+    latest. A story's first article names every other outlet in
+    `also_reported_by`; the copies stay in the list with `duplicate_of` set,
+    for the JSON preview.
     """
     firsts = [item.first for item in items]
-    centre = np.asarray(vectors[firsts].mean(axis=0)).ravel()
-    typical = vectors[firsts] @ centre
+    centre = meaning[firsts].mean(axis=0)
+    typical = meaning[firsts] @ centre
 
     def lead_rank(position: int) -> tuple:
         item = items[position]
+        first = articles[item.first]
         sources = len({articles[i].source for i in item.members})
-        return (sources, round(float(typical[position]), 6), articles[item.first].published)
+        substance = (bool(first.summary.strip()), first.dated)
+        return (sources, substance, round(float(typical[position]), 6), first.published)
 
     lead = items[max(range(len(items)), key=lead_rank)]
     rest = [i for i in items if i is not lead]
@@ -119,7 +152,10 @@ def _fold(articles: list[Article], items: list[Item], vectors: sp.csr_matrix) ->
         others = dict.fromkeys(
             articles[i].source for i in item.members[1:] if articles[i].source != first.source
         )
-        out.append(first.model_copy(update={"also_reported_by": tuple(others)}))
+        # Copies only where something changes: at 20,000 articles copying costs seconds.
+        out.append(
+            first.model_copy(update={"also_reported_by": tuple(others)}) if others else first
+        )
         out.extend(
             articles[i].model_copy(update={"duplicate_of": first.key}) for i in item.members[1:]
         )
@@ -127,17 +163,22 @@ def _fold(articles: list[Article], items: list[Item], vectors: sp.csr_matrix) ->
 
 
 def _theme(label: str, articles: list[Article]) -> Theme:
-    """A pinned topic's theme: its articles' own near-duplicates folded."""
-    texts = article_vectors(articles)
-    return Theme(label=label, articles=_fold(articles, near_duplicates(articles), texts))
+    """A pinned topic's theme: its articles' own stories folded."""
+    meaning = _meaning(articles)
+    items = stories(articles, meaning, article_vectors(articles)[1])
+    return Theme(label=label, articles=_fold(articles, items, meaning))
 
 
 def _label(labeller: Labeller, theme: Theme, position: dict[str, int]) -> str:
-    reports = [position[a.key] for a in theme.articles if a.duplicate_of is None]
+    # Every wording counts, copies too: two wordings of one story name it best.
+    titles: dict[str, int] = {}
+    for article in theme.articles:
+        titles.setdefault(" ".join(article.title.lower().split()), position[article.key])
+    reports = list(titles.values())
     words = labeller.label(reports)
     if words:
         return words
-    title = " ".join(theme.lead.title.split())  # no distinctive words: the lead's title
+    title = " ".join(theme.lead.title.split())  # no telling words: the lead's title
     return title if len(title) <= LABEL_LENGTH else title[: LABEL_LENGTH - 1] + "…"
 
 

@@ -1,11 +1,17 @@
-"""Themes: average-linkage clustering of reports, with no fixed number of themes.
+"""Themes: average-linkage clustering of articles, with no fixed number of themes.
 
-Each report is a blend of two views of its words: TF-IDF (exact words and
-names) and LSA, a truncated SVD of the same matrix that lets words which travel
-together ("Titanfall", "Xbox") count as related. Average linkage merges two
-groups while their mean pairwise similarity is at least MIN_SIMILARITY, so the
-number of themes follows the day's news. Weights and threshold were tuned on
-half the labelled stories and checked on the other half (bench/group.py).
+Similarity blends two views, half and half. Meaning: the cosine of the
+articles' embeddings (embed.py), which relates "halt on strikes" to "energy
+truce". Words: TF-IDF (exact words, names and numbers, which tell apart
+stories that embeddings blur), itself blended with LSA, a truncated SVD of the
+same matrix that lets words which travel together ("Titanfall", "Xbox") count
+as related once the day is big enough to show it. Average linkage merges two
+groups only while the mean similarity of all their pairs is at least
+MIN_SIMILARITY: an article joins a theme by being close to the theme as a
+whole, not to one neighbour, so themes do not chain. Themes of one broader
+subject are then merged at a second level (`_merge_themes`). Weights and
+thresholds are one configuration for every day, checked on held-out stories
+and other data sets (bench/group.py).
 
 Up to MAX_EXACT reports are clustered exactly. Beyond that, reports that are
 already very close are first pooled by their sparse neighbours (never an
@@ -13,6 +19,8 @@ n-by-n matrix), and the pools are clustered exactly by their mean vectors.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -22,30 +30,73 @@ from scipy.spatial.distance import squareform
 from sklearn.decomposition import TruncatedSVD
 from sklearn.preprocessing import normalize
 
+MEANING_WEIGHT = 0.5
 LSA_WEIGHT = 0.8
 LSA_HALF_AT = 200
-MIN_SIMILARITY = 0.2
-MAX_EXACT = 4000
-MAX_DIMENSIONS = 150
+LSA_FULL = 0.3  # an article this well described by the day's topics counts fully in them
+MIN_SIMILARITY = 0.14
+THEME_MERGE = 0.2  # themes whose centres are this alike share one heading
+MERGE_SIZE = 3  # themes smaller than this are never merged into broader ones
+MAX_EXACT = 3000
+MAX_DIMENSIONS = 100
 POOL_FLOORS = (0.9, 0.8, 0.7, 0.6, 0.5, 0.4)
-BLOCK = 1024
+BLOCK = 512
 
 
-def cluster(matrix: sp.csr_matrix, reports: np.ndarray) -> np.ndarray:
-    """A theme number for each row of a TF-IDF matrix (one row per article).
+@dataclass(frozen=True)
+class Views:
+    """Unit rows of each view of the same articles, and each view's share of the similarity."""
 
-    `reports` numbers each article's near-duplicate report: on days too big
-    to cluster article by article, reports are clustered as units.
+    words: sp.csr_matrix
+    topics: np.ndarray
+    meaning: np.ndarray
+    shares: tuple[float, float, float]
+
+    @classmethod
+    def of(cls, matrix: sp.csr_matrix, meaning: np.ndarray) -> Views:
+        words = normalize(matrix).astype(np.float32)
+        topics = _lsa(words)
+        n = words.shape[0]
+        # Few articles say little about which words travel together: lean on the
+        # words themselves until there are some hundreds.
+        lsa = LSA_WEIGHT * n / (n + LSA_HALF_AT) if topics.shape[1] else 0.0
+        rest = 1 - MEANING_WEIGHT
+        shares = (rest * (1 - lsa), rest * lsa, MEANING_WEIGHT)
+        return cls(words, topics, meaning.astype(np.float32), shares)
+
+    def similarity(self, rows: slice, cols: slice = slice(None)) -> np.ndarray:
+        """Blended cosine of `rows` against `cols` (dense, float32)."""
+        w, t, m = self.shares
+        out = m * (self.meaning[rows] @ self.meaning[cols].T)
+        out += w * (self.words[rows] @ self.words[cols].T).toarray()
+        if t:
+            out += t * (self.topics[rows] @ self.topics[cols].T)
+        return out
+
+    def pooled(self, members: sp.csr_matrix) -> Views:
+        """Each row of `members` (weights over articles) as one unit row per view."""
+        return Views(
+            normalize(members @ self.words).astype(np.float32),
+            _mean(members) @ self.topics,
+            normalize(members @ self.meaning).astype(np.float32),
+            self.shares,
+        )
+
+
+def _mean(members: sp.csr_matrix) -> sp.csr_matrix:
+    return normalize(members, norm="l1").astype(np.float32)
+
+
+def cluster(views: Views, reports: np.ndarray) -> np.ndarray:
+    """A theme number for each article.
+
+    `reports` numbers each article's story: on days too big to cluster
+    article by article, stories are clustered as units.
     """
-    n = matrix.shape[0]
+    n = views.words.shape[0]
     if n < 2:
         return np.zeros(n, dtype=np.int64)
-    words = normalize(matrix).astype(np.float32)
-    topics = _lsa(words)
-    # Few articles say little about which words travel together: lean on the
-    # words themselves until there are some hundreds.
-    weight = LSA_WEIGHT * n / (n + LSA_HALF_AT)
-    pools = _pool(words, topics, reports, weight)
+    pools = _pool(views, reports)
     count = int(pools.max()) + 1
     # Pools with no close neighbour at all beyond MAX_EXACT stay alone: the
     # largest pools are clustered, so memory stays bounded whatever the day.
@@ -58,19 +109,57 @@ def cluster(matrix: sp.csr_matrix, reports: np.ndarray) -> np.ndarray:
         (np.ones(kept.sum(), dtype=np.float32), (position[pools[kept]], np.flatnonzero(kept))),
         shape=(len(linked), n),
     )
-    members = normalize(members, norm="l1")  # each pool is the mean of its articles
     labels = np.empty(count, dtype=np.int64)
-    labels[linked] = _average_linkage(members @ words, members @ topics, weight)
+    labels[linked] = _average_linkage(views.pooled(members))
     alone = np.setdiff1d(np.arange(count), linked)
     labels[alone] = labels[linked].max() + 1 + np.arange(len(alone))
-    return labels[pools]
+    return _merge_themes(views, pools, labels)[pools]
+
+
+def _merge_themes(views: Views, pools: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Theme numbers with themes on one broader subject merged: a second, looser level.
+
+    Average linkage over articles keeps each theme tight; an editor's heading
+    is often broader (Iran's talks in Geneva and Iran closing the Strait of
+    Hormuz during them). Themes of MERGE_SIZE articles or more whose centres
+    (the mean of their articles, each view made unit) are at least THEME_MERGE
+    alike, on average over all pairs, are merged. Single articles and pairs
+    never are: one chance word must not pull them under a broad heading.
+    """
+    article_labels = labels[pools]
+    sizes = np.bincount(article_labels)
+    themes = np.flatnonzero(sizes >= MERGE_SIZE)
+    if len(themes) < 2:
+        return labels
+    position = np.full(len(sizes), -1)
+    position[themes] = np.arange(len(themes))
+    keep = position[article_labels] >= 0
+    members = sp.csr_matrix(
+        (
+            np.ones(keep.sum(), dtype=np.float32),
+            (position[article_labels[keep]], np.flatnonzero(keep)),
+        ),
+        shape=(len(themes), len(article_labels)),
+    )
+    centres = views.pooled(members)
+    similarity = centres.similarity(slice(None)).astype(np.float64)
+    distance = np.clip(1.0 - similarity, 0.0, 2.0)
+    np.fill_diagonal(distance, 0.0)
+    tree = linkage(squareform(distance, checks=False), method="average")
+    merged = fcluster(tree, t=1.0 - THEME_MERGE, criterion="distance") - 1
+    new = np.arange(len(sizes)) + merged.max() + 1
+    new[themes] = merged
+    return new[labels]
 
 
 def _lsa(words: sp.csr_matrix) -> np.ndarray:
-    """Unit vectors in a space of about sqrt(n) topics.
+    """Each article's place in a space of about sqrt(n) topics.
 
     Only terms used by two articles or more can relate words to each other,
-    so the rest are left out of the SVD (most word pairs occur once).
+    so the rest are left out of the SVD (most word pairs occur once). Rows
+    are not made unit: an article whose words lie mostly outside the day's
+    topics (a blog post among news) keeps a short vector, so it cannot look
+    close to a topic on the strength of one shared word.
     """
     n = words.shape[0]
     shared = np.flatnonzero(np.diff(words.tocsc().indptr) >= 2)
@@ -78,35 +167,27 @@ def _lsa(words: sp.csr_matrix) -> np.ndarray:
     if dimensions < 2:
         return np.zeros((n, 0), dtype=np.float32)
     svd = TruncatedSVD(dimensions, algorithm="randomized", n_iter=5, random_state=0)
-    return normalize(svd.fit_transform(words[:, shared])).astype(np.float32)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a day of identical texts
+        topics = svd.fit_transform(words[:, shared])
+    norms = np.linalg.norm(topics, axis=1, keepdims=True)
+    return (topics / np.maximum(norms, LSA_FULL)).astype(np.float32)
 
 
-def _similarity(words: sp.csr_matrix, topics: np.ndarray, rows: slice, weight: float) -> np.ndarray:
-    word_part = (words[rows] @ words.T).toarray()
-    if topics.shape[1] == 0:
-        return word_part
-    topic_part = topics[rows] @ topics.T
-    return weight * topic_part + (1 - weight) * word_part
-
-
-def _pool(
-    words: sp.csr_matrix, topics: np.ndarray, reports: np.ndarray, weight: float
-) -> np.ndarray:
-    """Pool numbers: each article alone when few, else reports, else close reports."""
-    n = words.shape[0]
+def _pool(views: Views, reports: np.ndarray) -> np.ndarray:
+    """Pool numbers: each article alone when few, else stories, else close stories."""
+    n = views.words.shape[0]
     if n <= MAX_EXACT:
         return np.arange(n)
     count = int(reports.max()) + 1
     if count <= MAX_EXACT:
         return reports
-    members = normalize(
-        sp.csr_matrix((np.ones(n, dtype=np.float32), (reports, np.arange(n))), shape=(count, n))
+    members = sp.csr_matrix(
+        (np.ones(n, dtype=np.float32), (reports, np.arange(n))), shape=(count, n)
     )
-    words = normalize(members @ words).astype(np.float32)
-    topics = normalize(members @ topics).astype(np.float32)
+    stories = views.pooled(members)
     rows, cols, sims = [], [], []
     for start in range(0, count, BLOCK):
-        block = _similarity(words, topics, slice(start, start + BLOCK), weight)
+        block = stories.similarity(slice(start, start + BLOCK))
         r, c = np.nonzero(block >= POOL_FLOORS[-1])
         keep = c > r + start
         rows.append(r[keep] + start)
@@ -122,12 +203,12 @@ def _pool(
     return labels[reports]
 
 
-def _average_linkage(words: sp.csr_matrix, topics: np.ndarray, weight: float) -> np.ndarray:
+def _average_linkage(views: Views) -> np.ndarray:
     """Average linkage over all pairs, cut where mean similarity falls below the floor."""
-    m = words.shape[0]
+    m = views.words.shape[0]
     if m < 2:
         return np.zeros(m, dtype=np.int64)
-    similarity = _similarity(words, topics, slice(0, m), weight).astype(np.float64)
+    similarity = views.similarity(slice(0, m)).astype(np.float64)
     distance = np.clip(1.0 - similarity, 0.0, 2.0, out=similarity)
     np.fill_diagonal(distance, 0.0)
     tree = linkage(squareform(distance, checks=False), method="average")

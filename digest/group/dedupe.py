@@ -1,11 +1,12 @@
-"""Near-duplicates: the same report carried by several outlets becomes one item.
+"""Stories: one event told by several outlets or in several wordings becomes one item.
 
-Two articles are the same report when their titles share most of their
+Two articles tell the same story when their titles share most of their
 weighted words (cosine >= TITLE_SAME), or when their titles overlap
-(>= TITLE_NEAR) and, both having summaries, title plus summary agree
-(>= TEXT_SAME): a
-reworded headline over the same wire copy. The thresholds are strict on
-purpose: a wrong merge hides a story, a missed one only shows it twice.
+(>= TITLE_NEAR) and either their summaries agree (>= SUMMARY_SAME) or their
+meaning does (embedding cosine >= MEANING_SAME): a reworded headline over the
+same wire copy. Titles carrying different numbers are never the same story
+(Part I and Part II, Week 2 and Week 3, rc1 and rc2). The thresholds are
+strict on purpose: a wrong merge hides a story, a missed one only shows it twice.
 """
 
 from __future__ import annotations
@@ -13,14 +14,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
+from digest.group.text import numbers
 from digest.group.vectors import pairs_above, tfidf
 from digest.models import Article
 
 TITLE_SAME = 0.6
 TITLE_NEAR = 0.3
 SUMMARY_SAME = 0.35
+MEANING_SAME = 0.85
+CHUNK = 65536
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,13 +39,21 @@ class Item:
         return self.members[0]
 
 
-def near_duplicates(articles: list[Article]) -> list[Item]:
-    """Items in order of their first article; every article is in exactly one."""
+def stories(articles: list[Article], meaning: np.ndarray, titles: sp.csr_matrix) -> list[Item]:
+    """Items in order of their first article; every article is in exactly one.
+
+    `meaning` holds the articles' unit embeddings, `titles` their titles' TF-IDF rows.
+    """
     n = len(articles)
     if n == 0:
         return []
-    near = pairs_above(tfidf([a.title for a in articles]), TITLE_NEAR)
+    near = pairs_above(titles, TITLE_NEAR)
     same = near.data >= TITLE_SAME
+    unsure = np.flatnonzero(~same)
+    for start in range(0, len(unsure), CHUNK):
+        pairs = unsure[start : start + CHUNK]
+        agree = np.einsum("ij,ij->i", meaning[near.row[pairs]], meaning[near.col[pairs]])
+        same[pairs] = agree >= MEANING_SAME
     summarised = np.array([bool(a.summary.strip()) for a in articles])
     both = summarised[near.row] & summarised[near.col]
     if both.any():
@@ -48,6 +61,13 @@ def near_duplicates(articles: list[Article]) -> list[Item]:
         rows, cols = near.row[both], near.col[both]
         agree = np.asarray(summaries[rows].multiply(summaries[cols]).sum(axis=1)).ravel()
         same[both] |= agree >= SUMMARY_SAME
+    # Different numbers, different items; one title without a number is a copy.
+    counted = [numbers(a.title) for a in articles]
+    kinds = {c: i for i, c in enumerate(dict.fromkeys(counted))}
+    kind = np.array([kinds[c] for c in counted])
+    for pair in np.flatnonzero(same & (kind[near.row] != kind[near.col])):
+        first, second = counted[near.row[pair]], counted[near.col[pair]]
+        same[pair] = first <= second or second <= first
     graph = near.copy()
     graph.data = same.astype(np.int8)
     graph.eliminate_zeros()

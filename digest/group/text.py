@@ -50,6 +50,7 @@ NOISE = ENGLISH_STOP_WORDS | {
 }
 
 
+@lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     """A light, predictable stem: enough to join 'recalls'/'recall', 'Malaysia's'/'Malaysia'."""
     word = _POSSESSIVE.sub("", word)
@@ -92,3 +93,23 @@ def terms(text: str) -> list[str]:
     unigrams = [term for term, _ in words(text)]
     pairs = list(itertools.pairwise(unigrams))
     return unigrams + [f"{a} {b}" for a, b in pairs] + [a + b for a, b in pairs]
+
+
+_NUMBER = re.compile(
+    r"[^\W_]*\d[^\W_]*(?:[.,][^\W_]*\d[^\W_]*)*"  # 2025, 9.0, rc2, 3.5.0beta1, MH370
+    r"|(?<=part )[IVX]+\b|\b(?=[IVX]{2})X{0,3}(?:IX|IV|V?I{0,3})\b",  # Part I, II, XIV
+)
+
+
+_MAYBE_NUMBER = re.compile(r"\d|\b[IVX]+\b")
+
+
+def numbers(text: str) -> frozenset[str]:
+    """The numbers a title carries ("Week 2", "Part II", "rc1", "2025"), lower-cased.
+
+    Two posts whose titles carry different numbers are different items,
+    however alike their words: Part I and Part II, rc1 and rc2.
+    """
+    if not _MAYBE_NUMBER.search(text):
+        return frozenset()
+    return frozenset(m.group(0).lower() for m in _NUMBER.finditer(text.replace("Part ", "part ")))

@@ -20,8 +20,9 @@ BLOCK = 2048
 TITLE_SHARE = 0.7
 
 
-def article_vectors(articles: list[Article]) -> sp.csr_matrix:
-    """Unit vectors of title and summary, the title carrying TITLE_SHARE of the weight.
+def article_vectors(articles: list[Article]) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Unit vectors of title and summary, the title carrying TITLE_SHARE of the weight;
+    and the titles' own TF-IDF, which stories are told apart by.
 
     A long summary would otherwise drown the few words of the headline,
     which are what an editor groups by.
@@ -31,9 +32,10 @@ def article_vectors(articles: list[Article]) -> sp.csr_matrix:
     has_summary = np.diff(summaries.indptr) > 0
     title_weight = np.where(has_summary, TITLE_SHARE**0.5, 1.0).astype(np.float32)
     summary_weight = np.where(has_summary, (1 - TITLE_SHARE) ** 0.5, 0.0).astype(np.float32)
-    return sp.hstack(
+    both = sp.hstack(
         [sp.diags(title_weight) @ titles, sp.diags(summary_weight) @ summaries], format="csr"
     )
+    return both, titles
 
 
 def tfidf(texts: list[str]) -> sp.csr_matrix:

@@ -1,8 +1,8 @@
-"""Alembic environment: runs on the connection digest.store hands it."""
+"""Alembic environment: runs on the connection digest.db hands it."""
 
 from alembic import context
 
-from digest.store import metadata
+from digest.db.schema import metadata
 
 connection = context.config.attributes["connection"]
 context.configure(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from urllib.parse import urlencode
 from zoneinfo import available_timezones
 
@@ -29,9 +30,10 @@ from starlette.routing import Route
 
 from digest import subscribers as records
 from digest.config import Settings
+from digest.db.editions import EditionRepository
+from digest.db.subscribers import SubscriberRepository
 from digest.links import PREFERENCES_PAGE
 from digest.models import Subscriber, SubscriberStatus
-from digest.store import Store
 from digest.tokens import read_token
 
 log = logging.getLogger(__name__)
@@ -47,7 +49,13 @@ PAUSE_DAYS = (3, 7, 14, 30)
 RECENT_EDITIONS = 7  # whose theme labels the form offers to follow or mute
 
 
-def routes(settings: Settings, store: Store, pages, secret: str) -> list[Route]:
+def routes(
+    settings: Settings,
+    store: SubscriberRepository,
+    editions: EditionRepository,
+    pages,
+    secret: str,
+) -> list[Route]:
     """The subscriber pages; `pages` renders templates/web/."""
     prefix = f"{settings.list_id}/"
 
@@ -56,9 +64,9 @@ def routes(settings: Settings, store: Store, pages, secret: str) -> list[Route]:
         token = request.query_params.get("token", "")
         subject = read_token(secret, token)
         if subject.public_id is not None:
-            sub = await run_in_threadpool(store.subscriber_by_public_id, subject.public_id)
+            sub = await run_in_threadpool(store.by_public_id, subject.public_id)
         else:
-            sub = await run_in_threadpool(store.get_subscriber, subject.email or "")
+            sub = await run_in_threadpool(store.get, subject.email or "")
         return sub, token
 
     async def unsubscribe_page(request: Request) -> Response:
@@ -72,7 +80,7 @@ def routes(settings: Settings, store: Store, pages, secret: str) -> list[Route]:
         sub, token = await subscriber(request)
         if sub is not None and sub.status is not SubscriberStatus.unsubscribed:
             sub = await run_in_threadpool(
-                store.set_subscriber_status, sub.email, SubscriberStatus.unsubscribed
+                store.set_status, sub.email, SubscriberStatus.unsubscribed
             )
             log.info("subscriber %s unsubscribed", sub.public_id if sub else "?")
         return pages.render("unsubscribed.html", subscriber=sub, token=token)
@@ -80,7 +88,16 @@ def routes(settings: Settings, store: Store, pages, secret: str) -> list[Route]:
     async def resubscribe(request: Request) -> Response:
         sub, token = await subscriber(request)
         if sub is not None and sub.status is SubscriberStatus.unsubscribed:
-            sub = await run_in_threadpool(store.resubscribe, sub.email)
+            # From 'unsubscribed' only, checked as it is written: a bounced address, or
+            # one bounced since the page was shown, stays bounced.
+            sub = await run_in_threadpool(
+                partial(
+                    store.set_status,
+                    sub.email,
+                    SubscriberStatus.active,
+                    only_from=SubscriberStatus.unsubscribed,
+                )
+            )
             log.info("subscriber %s resubscribed", sub.public_id if sub else "?")
         return pages.render("resubscribed.html", subscriber=sub, token=token)
 
@@ -90,7 +107,7 @@ def routes(settings: Settings, store: Store, pages, secret: str) -> list[Route]:
             return pages.render("unknown.html", status_code=404)
         saved = request.query_params.get("saved") == "1"
         return await _preferences(
-            pages, store, sub, edition_prefix=prefix, token=token, saved=saved
+            pages, editions, sub, edition_prefix=prefix, token=token, saved=saved
         )
 
     async def save_preferences(request: Request) -> Response:
@@ -102,12 +119,12 @@ def routes(settings: Settings, store: Store, pages, secret: str) -> list[Route]:
             changed, pause = _changes(sub, form)
         except records.InvalidField as exc:
             return await _preferences(
-                pages, store, sub, edition_prefix=prefix, token=token, error=str(exc), form=form
+                pages, editions, sub, edition_prefix=prefix, token=token, error=str(exc), form=form
             )
-        await run_in_threadpool(store.update_subscriber, changed)
+        await run_in_threadpool(store.update, changed)
         if pause is not None:
             until = datetime.now(UTC) + timedelta(days=pause) if pause else None
-            await run_in_threadpool(store.pause_subscriber, sub.email, until)
+            await run_in_threadpool(store.pause, sub.email, until)
         log.info("subscriber %s changed their preferences", sub.public_id)
         # Post/redirect/get, so reloading the page does not post again; the target is
         # under DIGEST_PUBLIC_URL, never built from the request's Host header.
@@ -159,7 +176,7 @@ def _split(text: str) -> list[str]:
 
 async def _preferences(
     pages,
-    store: Store,
+    editions: EditionRepository,
     sub: Subscriber,
     *,
     edition_prefix: str,
@@ -173,7 +190,7 @@ async def _preferences(
     Recent theme labels are offered as boxes to tick; anything else the subscriber
     follows or mutes is in the typed fields.
     """
-    labels = await run_in_threadpool(_recent_labels, store, edition_prefix)
+    labels = await run_in_threadpool(_recent_labels, editions, edition_prefix)
     known = {label.lower() for label in labels}
     values = {
         "topics_include": "; ".join(t for t in sub.topics_include if t.lower() not in known),
@@ -207,11 +224,11 @@ async def _preferences(
     )
 
 
-def _recent_labels(store: Store, prefix: str) -> list[str]:
+def _recent_labels(editions: EditionRepository, prefix: str) -> list[str]:
     """The theme labels of the last few editions, most recent first, each once."""
     labels: dict[str, str] = {}
-    for edition_id in store.edition_ids(prefix, limit=RECENT_EDITIONS):
-        edition = store.load_edition(edition_id)
+    for edition_id in editions.ids(prefix, limit=RECENT_EDITIONS):
+        edition = editions.load(edition_id)
         for theme in edition.themes if edition else []:
             if theme.shown:
                 labels.setdefault(theme.label.lower(), theme.label)

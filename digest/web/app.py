@@ -26,11 +26,12 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from digest.config import Settings
-from digest.models import DigestError
+from digest.db.editions import EditionRepository
+from digest.db.subscribers import SubscriberRepository
+from digest.errors import BadToken, DigestError
 from digest.render import html_environment
-from digest.store import Store
-from digest.tokens import BadToken
-from digest.web import account, editions
+from digest.web import account
+from digest.web import editions as edition_pages
 
 log = logging.getLogger(__name__)
 
@@ -84,15 +85,20 @@ class _Headers:
         await self.app(scope, receive, send_with_headers)
 
 
-def create_app(settings: Settings, store: Store) -> Starlette:
-    """The ASGI app; refuses to exist without DIGEST_SECRET_KEY, since no link could be trusted."""
+def create_app(
+    settings: Settings, subscribers: SubscriberRepository, editions: EditionRepository
+) -> Starlette:
+    """The ASGI app; refuses to exist without DIGEST_SECRET_KEY, since no link could be trusted.
+
+    It takes only the repositories it reads: subscribers for their pages, editions for
+    the web edition (and the theme labels the preferences page offers)."""
     secret = settings.require_secret_key()
     pages = Pages(settings)
     origin = settings.links_url
 
     async def healthz(request: Request) -> Response:
         """For container health checks: the app answers and its database is reachable."""
-        await run_in_threadpool(store.ping)
+        await run_in_threadpool(subscribers.ping)
         return PlainTextResponse("ok\n")
 
     async def without_slash(request: Request) -> Response:
@@ -109,8 +115,8 @@ def create_app(settings: Settings, store: Store) -> Starlette:
         return pages.render("error.html", status_code=exc.status_code, reason=exc.detail)
 
     routes = [
-        *editions.routes(settings, store, pages),
-        *account.routes(settings, store, pages, secret),
+        *edition_pages.routes(settings, editions, pages),
+        *account.routes(settings, subscribers, editions, pages, secret),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/{rest:path}/", without_slash),
     ]
@@ -123,9 +129,15 @@ def create_app(settings: Settings, store: Store) -> Starlette:
     return app
 
 
-def serve(settings: Settings, store: Store, host: str, port: int) -> None:
+def serve(
+    settings: Settings,
+    subscribers: SubscriberRepository,
+    editions: EditionRepository,
+    host: str,
+    port: int,
+) -> None:
     """Listen on host:port until interrupted; a busy port is a clear error, not a traceback."""
-    app = create_app(settings, store)
+    app = create_app(settings, subscribers, editions)
     sock = _listen(host, port)
     config = uvicorn.Config(
         app,

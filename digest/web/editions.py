@@ -22,10 +22,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from digest.config import Settings
+from digest.db.editions import EditionRepository
 from digest.links import ARCHIVE_PATH, FEED_PATH, edition_path
 from digest.models import Edition
 from digest.render import ThemeView, headline_count
-from digest.store import Store
 
 ARCHIVE_SIZE = 60  # editions listed on the archive page
 FEED_SIZE = 20  # entries in /feed.xml
@@ -38,7 +38,7 @@ _SLUG = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 class _Editions:
     """Stored editions of this list, parsed once and kept (they never change)."""
 
-    def __init__(self, store: Store, list_id: str) -> None:
+    def __init__(self, store: EditionRepository, list_id: str) -> None:
         self.store = store
         self.prefix = f"{list_id}/"
         self._cache: OrderedDict[str, Edition] = OrderedDict()
@@ -47,7 +47,7 @@ class _Editions:
         if edition_id in self._cache:
             self._cache.move_to_end(edition_id)
             return self._cache[edition_id]
-        edition = self.store.load_edition(edition_id)
+        edition = self.store.load(edition_id)
         if edition is not None:
             self._cache[edition_id] = edition
             if len(self._cache) > CACHE_SIZE:
@@ -56,11 +56,11 @@ class _Editions:
 
     def latest(self, limit: int) -> list[Edition]:
         """Newest first."""
-        ids = self.store.edition_ids(self.prefix, limit=limit)
+        ids = self.store.ids(self.prefix, limit=limit)
         return [e for e in map(self.get, ids) if e is not None]
 
 
-def routes(settings: Settings, store: Store, pages) -> list[Route]:
+def routes(settings: Settings, store: EditionRepository, pages) -> list[Route]:
     """The public pages; with DIGEST_ARCHIVE=off only a plain home page."""
     editions = _Editions(store, settings.list_id)
     tz = ZoneInfo(settings.timezone)

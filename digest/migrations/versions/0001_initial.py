@@ -1,5 +1,7 @@
 """Initial schema: subscribers, feeds, seen articles, editions, deliveries, runs, locks.
 
+The tables are those of digest/db/schema.py, less what later migrations add.
+
 Revision ID: 0001
 Revises:
 """
@@ -7,81 +9,44 @@ Revises:
 import sqlalchemy as sa
 from alembic import op
 
+from digest.db import schema
+
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
 
-TZ = sa.DateTime(timezone=True)
+# Added by later migrations: 0001 creates each table without them.
+LATER = {"feeds": ("listed",), "subscribers": ("public_id", "paused_until")}
 
 
 def upgrade() -> None:
-    op.create_table(
-        "subscribers",
-        sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("email", sa.String(320), nullable=False, unique=True),
-        sa.Column("name", sa.String(200), nullable=False, server_default=""),
-        sa.Column("status", sa.String(20), nullable=False, server_default="active"),
-        sa.Column("timezone", sa.String(64), nullable=False, server_default="UTC"),
-        sa.Column("delivery_hour", sa.Integer, nullable=True),
-        sa.Column("format", sa.String(10), nullable=False, server_default="html"),
-        sa.Column("topics_include", sa.Text, nullable=False, server_default="[]"),
-        sa.Column("topics_exclude", sa.Text, nullable=False, server_default="[]"),
-        sa.Column("consecutive_bounces", sa.Integer, nullable=False, server_default="0"),
-        sa.Column("created_at", TZ, nullable=False),
-        sa.Column("updated_at", TZ, nullable=False),
-    )
-    op.create_table(
-        "feeds",
-        sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("url", sa.String(2000), nullable=False, unique=True),
-        sa.Column("title", sa.String(500), nullable=False, server_default=""),
-        sa.Column("etag", sa.String(500), nullable=True),
-        sa.Column("last_modified", sa.String(100), nullable=True),
-        sa.Column("last_success", TZ, nullable=True),
-        sa.Column("last_error", sa.Text, nullable=True),
-        sa.Column("consecutive_failures", sa.Integer, nullable=False, server_default="0"),
-        sa.Column("added_at", TZ, nullable=False),
-    )
-    op.create_table(
-        "seen_articles",
-        sa.Column("key", sa.String(2000), primary_key=True),
-        sa.Column("first_seen", TZ, nullable=False),
-    )
-    op.create_table(
-        "editions",
-        sa.Column("id", sa.String(200), primary_key=True),
-        sa.Column("created_at", TZ, nullable=False),
-        sa.Column("payload", sa.Text, nullable=False),
-    )
-    op.create_table(
-        "deliveries",
-        sa.Column("edition_id", sa.String(200), primary_key=True),
-        sa.Column("email", sa.String(320), primary_key=True),
-        sa.Column("state", sa.String(20), nullable=False),
-        sa.Column("message_id", sa.String(500), nullable=True),
-        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
-        sa.Column("last_error", sa.Text, nullable=True),
-        sa.Column("updated_at", TZ, nullable=False),
-    )
-    op.create_index("ix_deliveries_edition_state", "deliveries", ["edition_id", "state"])
-    op.create_table(
-        "runs",
-        sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("edition_id", sa.String(200), nullable=False, index=True),
-        sa.Column("started_at", TZ, nullable=False),
-        sa.Column("finished_at", TZ, nullable=True),
-        sa.Column("status", sa.String(20), nullable=False),
-        sa.Column("shard", sa.String(20), nullable=True),
-        sa.Column("report", sa.Text, nullable=False, server_default="{}"),
-    )
-    op.create_table(
-        "locks",
-        sa.Column("name", sa.String(200), primary_key=True),
-        sa.Column("owner", sa.String(200), nullable=False),
-        sa.Column("acquired_at", TZ, nullable=False),
-        sa.Column("expires_at", TZ, nullable=False),
-    )
+    bind = op.get_bind()
+    for table in (
+        schema.subscribers,
+        schema.feeds,
+        schema.seen_articles,
+        schema.editions,
+        schema.deliveries,
+        schema.runs,
+        schema.locks,
+    ):
+        as_created(table, LATER.get(table.name, ())).create(bind)
+
+
+def as_created(table: sa.Table, without: tuple[str, ...] = ()) -> sa.Table:
+    """`table` as digest/db/schema.py defines it, less the columns named in `without`.
+
+    A later migration that changes (not only adds) a column of one of these tables
+    must first write that table out here as it was.
+    """
+    columns = [c._copy() for c in table.columns if c.name not in without]
+    indexes = [
+        sa.Index(index.name, *(c.name for c in index.columns))
+        for index in table.indexes
+        if not (len(index.columns) == 1 and next(iter(index.columns)).index)
+    ]
+    return sa.Table(table.name, sa.MetaData(), *columns, *indexes)
 
 
 def downgrade() -> None:

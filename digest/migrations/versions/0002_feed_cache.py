@@ -4,8 +4,9 @@ Revision ID: 0002
 Revises: 0001
 """
 
-import sqlalchemy as sa
 from alembic import op
+
+from digest.db import schema
 
 revision = "0002"
 down_revision = "0001"
@@ -14,16 +15,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.add_column(
-        "feeds", sa.Column("listed", sa.Boolean, nullable=False, server_default=sa.true())
-    )
-    op.create_table(
-        "feed_cache",
-        sa.Column("feed_url", sa.String(2000), primary_key=True),
-        sa.Column("title", sa.String(500), nullable=False, server_default=""),
-        sa.Column("entries", sa.Text, nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-    )
+    op.add_column("feeds", schema.feeds.c.listed._copy())
+    op.create_table("feed_cache", *(c._copy() for c in schema.feed_cache.columns))
 
 
 def downgrade() -> None:

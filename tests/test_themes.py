@@ -1,0 +1,210 @@
+"""Themes an editor would draw: labels, topic filters, numbered posts and the catch-all.
+
+The label check runs over the shared labelled data sets (../shared/data beside
+the repository, as in CI); it is skipped, saying why, where they are absent.
+The data sets are read through bench/group.py's loaders, so the benchmark and
+these tests see the same days.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from bs4 import BeautifulSoup
+from support import REPO
+from test_render import READER, edition, settings
+
+from digest.group import ALSO_TODAY, group
+from digest.models import Article, Subscriber, Theme, edition_json
+from digest.personalise import personalise
+from digest.render import Renderer
+
+# CI has shared/ beside its clone; a worktree elsewhere names it in SHARED_DATA.
+SHARED = Path(os.environ.get("SHARED_DATA") or REPO.parent / "shared" / "data")
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+
+_spec = importlib.util.spec_from_file_location("bench_group", REPO / "bench" / "group.py")
+assert _spec is not None and _spec.loader is not None
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
+
+
+def _words(text: str) -> set[str]:
+    """Each word, lower-cased, with and without a possessive ("Women's" gives "women" too)."""
+    found = {w.lower() for w in _WORD.findall(text)}
+    return found | {re.sub(r"['’]s$", "", w) for w in found}
+
+
+def _days() -> dict[str, list[Article]]:
+    if not (SHARED / "uci-news-stories-dev.csv").is_file():
+        pytest.skip(
+            f"shared data not found at {SHARED}: put shared/ beside the repository "
+            "or name its data folder in SHARED_DATA"
+        )
+    uci = bench.load_uci(SHARED / "uci-news-stories-dev.csv")
+    feeds = bench.load_feeds(SHARED / "real-feeds")
+    days = {
+        "seed day": bench.load_seed(SHARED / "seed-day.json"),
+        "UCI busy day": uci,
+        "mixed day": uci + feeds,
+    }
+    for number, day in enumerate(bench.quiet_days(uci)):
+        days[f"quiet day {number}"] = day
+    return {name: [a for a, _ in day] for name, day in days.items()}
+
+
+@pytest.fixture(scope="module")
+def drawn() -> dict[str, list[Theme]]:
+    return {name: group(articles) for name, articles in _days().items()}
+
+
+def test_labels_are_two_to_six_words_all_from_the_themes_headlines_and_unique(drawn) -> None:
+    for name, themes in drawn.items():
+        labels = [t.label for t in themes if not t.catch_all]
+        assert len(labels) == len({label.lower() for label in labels}), (name, labels)
+        for theme in themes:
+            if theme.catch_all:
+                assert theme.label == ALSO_TODAY
+                continue
+            words = _WORD.findall(theme.label)
+            assert 2 <= len(words) <= 6, (name, theme.label)
+            headlines = set().union(*(_words(a.title) for a in theme.articles))
+            missing = [w for w in words if w.lower() not in headlines]
+            assert not missing, (name, theme.label, missing, [a.title for a in theme.articles])
+
+
+def test_the_seed_day_draws_about_the_eight_themes_an_editor_would(drawn) -> None:
+    themes = drawn["seed day"]
+    named = [t for t in themes if not t.catch_all]
+    assert 6 <= len(named) <= 10
+    call = next(t for t in named if any("Putin Accepts" in a.title for a in t.articles))
+    assert any("Energy Truce" in a.title for a in call.articles)
+    for topic in ("Gaza", "Germany", "Landmine"):  # each one theme, whatever the wording
+        assert sum(any(topic in a.title for a in t.articles) for t in named) == 1, topic
+
+
+def test_every_article_has_a_story_and_copies_share_their_storys_number(drawn) -> None:
+    for themes in drawn.values():
+        first_of = {}
+        for article in (a for t in themes for a in t.articles):
+            assert article.story > 0
+            if article.duplicate_of is None:
+                first_of[article.key] = article.story
+            else:
+                assert article.story == first_of[article.duplicate_of]
+
+
+def test_excluding_a_word_drops_only_the_articles_that_contain_it(drawn) -> None:
+    themes = drawn["seed day"]
+    shown = [a for t in themes for a in t.articles if a.shown]
+    mine = personalise(edition(themes), Subscriber(email="r@example.com", topics_exclude=["trump"]))
+
+    assert mine is not None
+    kept = {a.key for t in mine.themes for a in t.articles}
+    word = re.compile(r"(?<!\w)trump(?!\w)", re.IGNORECASE)  # "Trump's" has it, "Trumpet" not
+    with_word = {a.key for a in shown if word.search(f"{a.title} {a.summary}")}
+    assert with_word and kept == {a.key for a in shown} - with_word
+
+
+def _post(n: int, title: str, source: str = "LLVM Blog") -> Article:
+    return Article(
+        key=f"https://blog.example/{n}",
+        title=title,
+        url=f"https://blog.example/{n}",
+        source=source,
+        feed_url="https://blog.example/feed",
+        published=datetime(2026, 3, 18, 12, tzinfo=UTC) - timedelta(hours=n),
+        summary="Notes from the series on the compiler's machine scheduler and its passes.",
+    )
+
+
+def test_posts_whose_titles_differ_by_a_number_are_never_folded() -> None:
+    titles = [
+        "Machine Scheduler in LLVM - Part I",
+        "Machine Scheduler in LLVM - Part II",
+        "Field Notes: Hacktoberfest 2025, Week 2",
+        "Field Notes: Hacktoberfest 2025, Week 3",
+        "LLVM 9.0-rc1 tagged",
+        "LLVM 9.0-rc2 tagged",
+    ]
+    themes = group([_post(n, t) for n, t in enumerate(titles)])
+    articles = [a for t in themes for a in t.articles]
+
+    assert all(a.duplicate_of is None and a.shown for a in articles)
+    assert len({a.story for a in articles}) == len(titles)
+
+
+def test_one_report_from_two_outlets_is_still_folded() -> None:
+    one = _post(1, "Machine Scheduler in LLVM - Part II")
+    copy = _post(2, "Machine Scheduler in LLVM, Part II", source="Planet LLVM")
+    themes = group([one, copy])
+    copies = [a for t in themes for a in t.articles if a.duplicate_of]
+    assert len(copies) == 1 and copies[0].story == themes[0].articles[0].story
+
+
+def test_articles_with_too_little_text_never_join_a_theme() -> None:
+    news = [
+        _post(n, f"Storm Edda floods coastal towns as rivers burst, report {n}", f"Paper {n}")
+        for n in range(3)
+    ]
+    thin = [_post(10, "About", "Portfolio"), _post(11, "Home", "Portfolio")]
+    thin = [a.model_copy(update={"summary": ""}) for a in thin]
+    themes = group(news + thin)
+    assert themes[-1].catch_all
+    assert {a.title for a in themes[-1].articles} >= {"About", "Home"}
+
+
+def _with_catch_all() -> list[Theme]:
+    def make(n: int, title: str, summary: str) -> Article:
+        return Article(
+            key=f"https://news.example.com/{n}",
+            title=title,
+            url=f"https://news.example.com/{n}",
+            source=f"Source {n}",
+            feed_url="https://news.example.com/feed.xml",
+            published=datetime(2026, 3, 19, 6, tzinfo=UTC) - timedelta(minutes=n),
+            summary=summary,
+        )
+
+    lead = make(1, "Storm Edda floods towns", "Rivers burst their banks overnight.")
+    more = make(2, "Insurers brace for Storm Edda", "Claims are expected to rise.")
+    stray = [
+        make(3, "Study links walking to sleep", "A SUMMARY NOT TO BE SHOWN."),
+        make(4, "Carmaker recalls vehicles", "ANOTHER SUMMARY NOT TO BE SHOWN."),
+    ]
+    return [
+        Theme(label="Storm Edda", articles=[lead, more]),
+        Theme(label=ALSO_TODAY, articles=stray, catch_all=True),
+    ]
+
+
+def test_the_catch_all_renders_as_a_plain_list_in_html_and_text() -> None:
+    rendered = Renderer(settings()).render(edition(_with_catch_all()), READER)
+
+    soup = BeautifulSoup(rendered.html, "html.parser")
+    heading = next(h for h in soup.find_all("h2") if h.get_text() == ALSO_TODAY)
+    section = heading.find_parent("td")
+    items = [a.get_text() for a in section.find_all("a")]
+    assert items == ["Study links walking to sleep", "Carmaker recalls vehicles"]
+    assert section.find("h3") is None and section.find(class_="lead") is None
+    assert "NOT TO BE SHOWN" not in rendered.html
+    assert "Storm Edda" in soup.find("h2").get_text()  # the theme before it keeps its form
+
+    text = rendered.text
+    part = text[text.rindex(ALSO_TODAY) :]
+    assert "Study links walking to sleep" in part and "Carmaker recalls vehicles" in part
+    assert "More on this theme" not in part and "NOT TO BE SHOWN" not in text
+    assert "More on this theme" in text[: text.rindex(ALSO_TODAY)]
+
+
+def test_the_edition_json_marks_the_catch_all_and_gives_every_article_a_story() -> None:
+    posts = [_post(1, "About"), _post(2, "Storm Edda floods coastal towns")]
+    themes = group([p.model_copy(update={"summary": ""}) for p in posts])
+    shown = edition_json(edition(themes))["themes"]
+    assert [t["catch_all"] for t in shown] == [True]
+    assert all(isinstance(a["story"], int) and a["story"] > 0 for a in shown[0]["articles"])
