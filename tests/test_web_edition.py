@@ -24,8 +24,9 @@ from webserve import SECRET, Served, artifact, chromium_path, serving
 
 from digest.config import Settings
 from digest.db import Database
+from digest.group import ALSO_TODAY
 from digest.links import anchor
-from digest.models import Edition, Subscriber
+from digest.models import Edition, Subscriber, Theme
 from digest.render import Renderer, headline_count
 from digest.tokens import read_token
 
@@ -266,3 +267,41 @@ def test_a_subscriber_with_topics_is_not_told_a_count_that_is_not_theirs() -> No
     assert "All of today's headlines:\nhttps://news.example.org/editions/2026-03-19" in (
         rendered.text
     )
+
+
+def test_a_capped_also_today_list_links_the_rest_and_the_web_edition_shows_it_whole(
+    tmp_path: Path,
+) -> None:
+    day = busy_day(40, DAYS[-1])
+    news = [t for t in day.themes if not t.catch_all][:2]
+    strays = [a for t in day.themes[2:] for a in t.articles if a.duplicate_of is None][:9]
+    also = Theme(
+        label=ALSO_TODAY,
+        articles=[a.model_copy(update={"shown": n < 5}) for n, a in enumerate(strays)],
+        catch_all=True,
+    )
+    edition = day.model_copy(update={"themes": [*news, also]})
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, secret_key=SECRET, public_url="https://news.example.org"
+    )
+
+    rendered = Renderer(settings).render(edition, Subscriber(email="ann@example.com"))
+
+    page = BeautifulSoup(rendered.html or "", "html.parser")
+    more = page.find("a", string="+4 more")
+    assert more is not None
+    assert more["href"] == f"https://news.example.org/editions/{DAYS[-1]}#{anchor(ALSO_TODAY)}"
+    assert page.find("h2", id=anchor(ALSO_TODAY)) is not None
+    assert "plain-text" not in rendered.html.lower()  # type: ignore[union-attr]
+    assert f"+4 more:\n{more['href']}\n" in rendered.text
+
+    env = digest_env(tmp_path)
+    store = Database(env["DIGEST_DATABASE_URL"])
+    store.editions.save(edition)
+    store.close()
+    with serving(tmp_path, env) as served:
+        web = httpx.get(f"{served.base_url}/editions/{DAYS[-1]}")
+    assert web.status_code == 200
+    section = BeautifulSoup(web.text, "html.parser").find("h2", id=anchor(ALSO_TODAY))
+    listed = section.find_parent("td").select("td.item a")  # type: ignore[union-attr]
+    assert [a.get_text() for a in listed] == [a.title for a in strays]
