@@ -5,26 +5,22 @@ from __future__ import annotations
 import csv
 import random
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
-from support import REPO
+from support import SHARED_DATA
 
 from digest.config import Settings
 from digest.group import GroupOptions, group
 from digest.models import Article, Edition
 
-# Shared data beside the checkout (main) or beside the worktrees' folder; never copied in.
-SAMPLE = Path("shared") / "data" / "uci-news-stories-dev.csv"
-CANDIDATES = (REPO.parent / SAMPLE, REPO.parent.parent / SAMPLE)
+SAMPLE = SHARED_DATA / "uci-news-stories-dev.csv"
 
 
 def busy_day(headlines: int, day: str = "2026-03-19", seed: int = 15) -> Edition:
     """An edition of `headlines` real headlines, grouped with the default caps."""
-    path = next((p for p in CANDIDATES if p.is_file()), None)
-    if path is None:
-        pytest.fail(f"the shared headline sample is missing: expected {CANDIDATES[0]}")
-    with path.open(encoding="utf-8") as stream:
+    if not SAMPLE.is_file():
+        pytest.fail(f"the shared headline sample is missing at {SAMPLE}: set SHARED_DATA")
+    with SAMPLE.open(encoding="utf-8") as stream:
         rows = list(csv.DictReader(stream))
     rows = random.Random(seed).sample(rows, headlines)
     end = datetime.fromisoformat(f"{day}T07:00:00+00:00").astimezone(UTC)
