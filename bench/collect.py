@@ -1,287 +1,225 @@
-"""Benchmark: collect 500 feeds x 50 items from a loopback server, against feedparser.
+"""Benchmark: `digest feeds check` on real feeds served on loopback, against feedparser.
 
-    python bench/collect.py [--feeds 500] [--items 50]
+    python bench/collect.py [--copies 15] [--dir /work/shared/data/real-feeds]
 
-Serves generated feeds (RSS 2.0, Atom 1.0, RSS 1.0 and JSON Feed; summaries and
-full content; some feeds over 1 MB) from a ThreadingHTTPServer in a child process,
-then measures, each in its own child process so peak memory is its own:
+Serves the shared real feeds (blogs, a hardware-news site, software projects, a
+Q&A site, JSON Feed, UTF-16 and malformed samples), each repeated under
+`--copies` paths so there are at least 200 feeds, from a ThreadingHTTPServer in
+its own process, then measures in this run:
 
-- baseline: `feedparser.parse(url)` one feed after another, as simple
-  feed-to-mail tools do;
-- digest: `digest.collect.collect(...)` with default settings.
+- baseline: `feedparser.parse(url)` one feed after another (fetching and
+  parsing), as simple feed-to-mail tools do, in this process;
+- digest: the real `digest feeds check` command in a child process on a fresh
+  SQLite database, end to end (start-up, fetching, parsing, database writes).
 
-Prints articles per second, wall time and peak memory (PSS of the process plus
-its parsing workers) for both, and the ratio digest/baseline.
+Then reads the entries `digest` stored for each feed and checks that every entry
+feedparser found (by link) is among them. Prints wall time, entries per second,
+CPU time (digest's counts its parsing processes), the child's peak memory (from
+its rusage) and the ratios digest/baseline. The machine may be shared: when it is
+loaded, wall times stretch and the CPU ratio is the steadier figure.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing as mp
-import random
-import shutil
+import os
+import resource
+import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-NOW = datetime(2026, 3, 19, 7, 0, tzinfo=UTC)
-WORDS = [
-    "government",
-    "minister",
-    "parliament",
-    "market",
-    "shares",
-    "energy",
-    "storm",
-    "coast",
-    "flood",
-    "council",
-    "election",
-    "vote",
-    "budget",
-    "inflation",
-    "rates",
-    "bank",
-    "court",
-    "ruling",
-    "police",
-    "strike",
-    "union",
-    "talks",
-    "summit",
-    "treaty",
-    "border",
-    "trade",
-    "tariffs",
-    "climate",
-    "science",
-    "research",
-    "hospital",
-    "school",
-    "city",
-    "transport",
-    "rail",
-    "airport",
-    "football",
-    "final",
-    "season",
-    "club",
-    "coach",
-    "player",
-    "record",
-]
+REPO = Path(__file__).resolve().parents[1]
+_TYPES = {".xml": "application/xml", ".json": "application/feed+json"}
 
 
-def _sentence(rng: random.Random, n: int) -> str:
-    words = [rng.choice(WORDS) for _ in range(n)]
-    return " ".join(words).capitalize() + "."
+def _find_feeds_dir() -> Path:
+    """The shared real feeds: beside the checkout (../shared/data) or above it."""
+    for parent in REPO.parents:
+        candidate = parent / "shared" / "data" / "real-feeds"
+        if candidate.is_dir():
+            return candidate
+    raise SystemExit("real feeds not found: pass --dir /path/to/shared/data/real-feeds")
 
 
-def _paragraphs(rng: random.Random, size: int) -> str:
-    out = []
-    total = 0
-    while total < size:
-        para = " ".join(_sentence(rng, rng.randint(8, 20)) for _ in range(4))
-        chunk = f'<p>{para} <a href="https://ex.com/{rng.randint(1, 9999)}">more</a></p>'
-        out.append(chunk)
-        total += len(chunk)
-    return "".join(out)
+def _feed_files(directory: Path) -> dict[str, bytes]:
+    """Each feed document (NAME.xml, or NAME.json when it is a feed, not expected output)."""
+    files = {}
+    for path in sorted(directory.iterdir()):
+        is_feed_json = (directory / f"{path.stem}.expected.json").exists()
+        if path.suffix == ".xml" or (path.suffix == ".json" and is_feed_json):
+            files[path.name] = path.read_bytes()
+    return files
 
 
-def make_feed(index: int, items: int, rng: random.Random) -> tuple[str, bytes]:
-    """One feed; every 20th is over 1 MB of content."""
-    big = index % 20 == 0
-    content_size = 26_000 if big else rng.randint(600, 2500)
-    # feedparser cannot read JSON Feed, so the bench sticks to the formats both read.
-    kind = ("rss", "rss", "rss", "atom", "rdf", "rss")[index % 6]
-    host = f"site{index}.example.com"
-    rows = []
-    for i in range(items):
-        when = NOW - timedelta(minutes=20 * i + index % 17)
-        title = _sentence(rng, rng.randint(5, 12)).rstrip(".")
-        rows.append(
-            {
-                "title": title,
-                "url": f"https://{host}/news/{index}-{i}?utm_source=rss",
-                "summary": _sentence(rng, 30) + " " + _sentence(rng, 25),
-                "content": _paragraphs(rng, content_size),
-                "when": when,
-            }
-        )
-    if kind == "atom":
-        body = "".join(
-            f'<entry><title>{r["title"]}</title><link href="{r["url"]}"/>'
-            f"<id>{r['url']}</id><published>{r['when'].isoformat()}</published>"
-            f"<updated>{r['when'].isoformat()}</updated>"
-            f"<summary>{r['summary']}</summary>"
-            f'<content type="html"><![CDATA[{r["content"]}]]></content></entry>'
-            for r in rows
-        )
-        doc = (
-            '<?xml version="1.0" encoding="utf-8"?>'
-            f'<feed xmlns="http://www.w3.org/2005/Atom"><title>Site {index}</title>'
-            f"<id>https://{host}/</id><updated>{NOW.isoformat()}</updated>{body}</feed>"
-        )
-        return f"feed{index}.atom", doc.encode()
-    if kind == "rdf":
-        body = "".join(
-            f'<item rdf:about="{r["url"]}"><title>{r["title"]}</title>'
-            f"<link>{r['url']}</link><dc:date>{r['when'].isoformat()}</dc:date>"
-            f"<description>{r['summary']}</description>"
-            f"<content:encoded><![CDATA[{r['content']}]]></content:encoded></item>"
-            for r in rows
-        )
-        doc = (
-            '<?xml version="1.0" encoding="utf-8"?>'
-            '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
-            'xmlns="http://purl.org/rss/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/" '
-            'xmlns:content="http://purl.org/rss/1.0/modules/content/">'
-            f'<channel rdf:about="https://{host}/"><title>Site {index}</title>'
-            f"<link>https://{host}/</link><description>d</description></channel>{body}</rdf:RDF>"
-        )
-        return f"feed{index}.rdf", doc.encode()
-    body = "".join(
-        f"<item><title>{r['title']}</title><link>{r['url']}</link>"
-        f"<guid>{r['url']}</guid>"
-        f"<pubDate>{r['when'].strftime('%a, %d %b %Y %H:%M:%S +0000')}</pubDate>"
-        f"<description><![CDATA[<p>{r['summary']}</p>]]></description>"
-        f"<content:encoded><![CDATA[{r['content']}]]></content:encoded></item>"
-        for r in rows
-    )
-    doc = (
-        '<?xml version="1.0" encoding="utf-8"?>'
-        '<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/">'
-        f"<channel><title>Site {index}</title><link>https://{host}/</link>"
-        f"<description>d</description>{body}</channel></rss>"
-    )
-    return f"feed{index}.xml", doc.encode()
+def _serve(files: dict[str, bytes], ready: mp.Queue) -> None:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
 
+        def do_GET(self) -> None:
+            name = self.path.rsplit("/", 1)[-1]
+            body = files.get(name)
+            if body is None:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", _TYPES[Path(name).suffix])
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
 
-def _serve(root: str, ready: mp.Queue) -> None:
-    class Quiet(SimpleHTTPRequestHandler):
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=root))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     ready.put(server.server_port)
     server.serve_forever()
 
 
-def _tree_memory(pid: int) -> int:
-    """Proportional set size (PSS) of a process and all its descendants, from /proc.
+def _cpu(who: int) -> float:
+    """CPU seconds (user + system) of this process, or of its waited-for children."""
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
-    PSS counts a page shared by n processes as 1/n in each, so the sum is what the
-    tree really occupies (plain RSS would count shared library pages once per worker).
+
+def _baseline(urls: list[str]) -> tuple[dict[str, list[str]], float, float]:
+    import feedparser
+
+    began, cpu = time.perf_counter(), _cpu(resource.RUSAGE_SELF)
+    found = {url: [e.get("link", "") for e in feedparser.parse(url).entries] for url in urls}
+    return found, time.perf_counter() - began, _cpu(resource.RUSAGE_SELF) - cpu
+
+
+def _tree_cpu(root: int, seen: dict[int, float]) -> None:
+    """Record the CPU seconds so far of `root` and all its descendants, from /proc.
+
+    Parse workers are grandchildren (forked by multiprocessing's forkserver), so the
+    child's rusage does not count them; sampling the tree does, to within a sample.
     """
-    children: dict[int, list[int]] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            stat = (entry / "stat").read_text()
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    total = 0
-    todo = [pid]
-    while todo:
-        current = todo.pop()
-        todo += children.get(current, [])
-        try:
-            rollup = Path(f"/proc/{current}/smaps_rollup").read_text()
-        except OSError:
-            continue
-        for line in rollup.splitlines():
-            if line.startswith("Pss:"):
-                total += int(line.split()[1]) * 1024
-    return total
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    tree = {root}
+    grew = True
+    while grew:
+        found = {pid for pid, ppid in parents.items() if ppid in tree} - tree
+        tree |= found
+        grew = bool(found)
+    for pid in tree:
+        if pid in times:
+            seen[pid] = max(seen.get(pid, 0.0), times[pid])
 
 
-def _baseline(urls: list[str], out: mp.Queue) -> None:
-    import feedparser
-
+def _digest(urls: list[str], work: Path, workers: int) -> tuple[float, float, int, str]:
+    """Wall time, CPU time (whole process tree) and peak RSS (KiB) of `digest feeds check`."""
+    listing = work / "feeds.txt"
+    listing.write_text("\n".join(urls) + "\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    env.update(
+        PYTHONPATH=str(REPO),
+        DIGEST_FEEDS=str(listing),
+        DIGEST_DATABASE_URL=f"sqlite:///{work / 'bench.db'}",
+        DIGEST_SECRET_KEY="bench-secret-key-not-for-production-use",
+        DIGEST_PARSE_WORKERS=str(workers),
+    )
     began = time.perf_counter()
-    count = sum(len(feedparser.parse(url).entries) for url in urls)
-    out.put((count, time.perf_counter() - began))
-
-
-def _digest(urls: list[str], db: str, out: mp.Queue) -> None:
-    from digest.collect import collect
-    from digest.config import load_settings
-    from digest.db import Database
-
-    settings = load_settings(database_url=f"sqlite:///{db}")
-    store = Database(settings.database_url).feeds
-    began = time.perf_counter()
-    result = collect(urls, NOW - timedelta(hours=24), NOW, store, settings)
+    out_path, err_path = work / "out.txt", work / "err.txt"
+    with out_path.open("w") as out_file, err_path.open("w") as err_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "digest", "feeds", "check"],
+            env=env,
+            cwd=work,
+            stdout=out_file,
+            stderr=err_file,
+        )
+        seen: dict[int, float] = {}
+        while proc.poll() is None:
+            _tree_cpu(proc.pid, seen)
+            time.sleep(0.02)
     elapsed = time.perf_counter() - began
-    failed = [f.url for f in result.feeds if not f.ok]
-    out.put((len(result.articles), elapsed, failed))
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # The child's own final figure is exact; its descendants' are the last samples.
+    seen[proc.pid] = 0.0
+    cpu = sum(seen.values()) + usage.ru_utime + usage.ru_stime
+    if proc.returncode not in (0, 3):
+        raise SystemExit(f"digest feeds check failed ({proc.returncode}):\n{err_path.read_text()}")
+    summary = (out_path.read_text().strip().splitlines() or [""])[-1]
+    return elapsed, cpu, usage.ru_maxrss, summary
 
 
-def _measure(target, *args) -> tuple[tuple, int]:
-    """Run target in a child process; return what it put and its peak memory (PSS)."""
-    out: mp.Queue = mp.Queue()
-    proc = mp.Process(target=target, args=(*args, out))
-    proc.start()
-    peak = 0
-    while proc.is_alive() and out.empty():
-        peak = max(peak, _tree_memory(proc.pid))
-        time.sleep(0.05)
-    result = out.get()
-    proc.join()
-    return result, peak
+def _stored(db: Path) -> dict[str, list[str]]:
+    """The entry links `digest` stored for each feed."""
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT feed_url, entries FROM feed_cache").fetchall()
+    return {url: [entry[1] for entry in json.loads(payload)] for url, payload in rows}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--feeds", type=int, default=500)
-    parser.add_argument("--items", type=int, default=50)
+    parser.add_argument("--copies", type=int, default=15, help="times each feed is served")
+    parser.add_argument("--dir", type=Path, default=None, help="the real-feeds directory")
+    parser.add_argument("--workers", type=int, default=0, help="DIGEST_PARSE_WORKERS (0: per core)")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="digest-bench-"))
+    files = _feed_files(args.dir or _find_feeds_dir())
+    ready: mp.Queue = mp.Queue()
+    server = mp.Process(target=_serve, args=(files, ready), daemon=True)
+    server.start()
+    port = ready.get(timeout=10)
+    urls = [
+        f"http://127.0.0.1:{port}/copy{copy}/{name}"
+        for copy in range(args.copies)
+        for name in files
+    ]
+    size = sum(len(files[u.rsplit("/", 1)[-1]]) for u in urls)
+    print(f"{len(urls)} real feeds ({len(files)} distinct), {size / 1e6:.1f} MB, on 127.0.0.1")
     try:
-        root = work / "www"
-        root.mkdir()
-        rng = random.Random(20260319)
-        size = 0
-        names = []
-        for index in range(args.feeds):
-            name, data = make_feed(index, args.items, rng)
-            (root / name).write_bytes(data)
-            names.append(name)
-            size += len(data)
-        ready: mp.Queue = mp.Queue()
-        server = mp.Process(target=_serve, args=(str(root), ready), daemon=True)
-        server.start()
-        port = ready.get(timeout=10)
-        urls = [f"http://127.0.0.1:{port}/{name}" for name in names]
-        expected = args.feeds * args.items
-        print(f"{args.feeds} feeds x {args.items} items, {size / 1e6:.1f} MB, on 127.0.0.1")
-
-        (base_n, base_s), base_peak = _measure(_baseline, urls)
-        (ours_n, ours_s, failed), ours_peak = _measure(_digest, urls, str(work / "bench.db"))
+        with tempfile.TemporaryDirectory(prefix="digest-bench-") as tmp:
+            work = Path(tmp)
+            found, base_s, base_cpu = _baseline(urls)
+            ours_s, ours_cpu, peak_kib, summary = _digest(urls, work, args.workers)
+            stored = _stored(work / "bench.db")
+    finally:
         server.terminate()
 
-        for label, n, secs, peak in (
-            ("baseline feedparser, one at a time", base_n, base_s, base_peak),
-            ("digest collect", ours_n, ours_s, ours_peak),
-        ):
-            print(
-                f"{label:36} {n:6d}/{expected} articles {secs:7.2f} s "
-                f"{n / secs:8.0f} articles/s  peak {peak / 2**20:6.0f} MB"
-            )
-        if failed:
-            print(f"failed feeds: {failed[:5]}")
-        ratio = (ours_n / ours_s) / (base_n / base_s)
-        print(f"ratio digest/baseline (articles per second): {ratio:.1f}x")
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    from digest.collect.urls import canonical_url
+
+    base_n = sum(len(v) for v in found.values())
+    ours_n = sum(len(v) for v in stored.values())
+    missing = [
+        (url, link)
+        for url, links in found.items()
+        for link in links
+        if canonical_url(link) not in {canonical_url(x) for x in stored.get(url, [])}
+    ]
+    covered = 100 * (base_n - len(missing)) / base_n if base_n else 100.0
+    print(
+        f"{'baseline feedparser, one at a time':36} {base_n:6d} entries {base_s:7.2f} s wall "
+        f"{base_cpu:6.2f} s CPU"
+    )
+    print(
+        f"{'digest feeds check (whole command)':36} {ours_n:6d} entries {ours_s:7.2f} s wall "
+        f"{ours_cpu:6.2f} s CPU  peak {peak_kib / 1024:.0f} MB  ({summary})"
+    )
+    print(f"entries feedparser found that digest kept: {covered:.1f}%")
+    for url, link in missing[:5]:
+        print(f"  missing: {link} from {url}")
+    print(f"ratio digest/baseline (wall time): {base_s / ours_s:.1f}x")
+    print(f"ratio digest/baseline (CPU time, all processes): {base_cpu / ours_cpu:.1f}x")
 
 
 if __name__ == "__main__":

@@ -67,6 +67,7 @@ class Settings(BaseSettings):
     fetch_max_retry_after: float = Field(120, ge=0)
     feed_dead_after: int = Field(5, ge=1)
     parse_workers: int = Field(0, ge=0, le=64)
+    parse_timeout: float = Field(5, gt=0, le=600)
 
     # Mail
     smtp_host: str = "localhost"

@@ -15,6 +15,7 @@
     FeedError              one feed failed; recorded in its FeedReport, never stops a run
      ├── FetchError        the feed could not be fetched
      └── FeedParseError    the bytes are not a feed we can read
+          ├── ParseTimeout the feed took longer than DIGEST_PARSE_TIMEOUT to parse
           └── OpmlError    the file is not OPML we can read
 
 Private control-flow exceptions (a retry, a reconnect) stay in the module that raises
@@ -70,6 +71,21 @@ class FetchError(FeedError):
 
 class FeedParseError(FeedError):
     """The bytes are not a feed we can read."""
+
+
+class ParseTimeout(FeedParseError):
+    """The feed took longer than its budget (DIGEST_PARSE_TIMEOUT) to parse."""
+
+    def __init__(self, budget: float) -> None:
+        self.budget = budget
+        super().__init__(
+            f"took longer than {budget:g}s to parse (DIGEST_PARSE_TIMEOUT): the feed is too "
+            "large or malformed; ask its publisher, or raise the setting"
+        )
+
+    def __reduce__(self) -> tuple[type, tuple[float]]:
+        # Raised in parsing processes: rebuilt in the parent from the budget, not the message.
+        return (ParseTimeout, (self.budget,))
 
 
 class OpmlError(FeedParseError):

@@ -19,9 +19,9 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from digest.collect import collect
-from digest.config import SAMPLE_FEEDS_DIR, Settings
+from digest.collect.sources import resolve_sources
+from digest.config import Settings
 from digest.db import Database
-from digest.db.feeds import FeedRepository
 from digest.deliver.run import RunReport, lock_owner, send_edition, send_lock
 from digest.errors import LockHeld
 from digest.group import GroupOptions, group
@@ -51,24 +51,6 @@ class EditionDay:
         start = since.astimezone(UTC) if since else end - timedelta(hours=settings.window_hours)
         day = end.astimezone(ZoneInfo(settings.timezone)).date().isoformat()
         return cls(id=f"{settings.list_id}/{day}", start=start, end=end)
-
-
-def sample_sources() -> list[str]:
-    """The bundled offline sample feeds, used when no feed is configured."""
-    return sorted(str(p) for p in SAMPLE_FEEDS_DIR.iterdir() if p.suffix == ".xml")
-
-
-def resolve_sources(
-    settings: Settings, feeds: FeedRepository, override: list[str] | None = None
-) -> list[str]:
-    """Feeds from --feeds, else DIGEST_FEEDS plus `digest feeds add`, else the samples."""
-    if override:
-        return list(dict.fromkeys(override))
-    configured = list(dict.fromkeys([*settings.feeds, *feeds.urls()]))
-    if configured:
-        return configured
-    log.info("no feeds configured (DIGEST_FEEDS or `digest feeds add`): using the bundled samples")
-    return sample_sources()
 
 
 def build_edition(

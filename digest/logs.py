@@ -6,6 +6,7 @@ one morning's run can be found together in any log collector.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import sys
@@ -21,6 +22,16 @@ _edition: ContextVar[str | None] = ContextVar("edition", default=None)
 
 # Attributes every LogRecord has; anything else was passed with `extra=` and is kept.
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "edition"}
+
+
+def subscriber_ref(email: str) -> str:
+    """A stable stand-in for an address in log lines: addresses never reach the logs.
+
+    `digest subscribers show ADDRESS` prints the same reference, so an operator can go
+    from a log line to the subscriber without the log holding anyone's address.
+    """
+    digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()
+    return f"sub-{digest[:12]}"
 
 
 @contextmanager

@@ -166,6 +166,13 @@ class DeliveryResult(BaseModel):
     permanent: bool = Field(False, description="A 5xx reply: not tried again for this edition.")
     bounce: bool = Field(False, description="The address itself was refused for good.")
     attempts: int = 1
+    uncertain: bool = Field(
+        False,
+        description=(
+            "The message data went out but no reply came, even after a second wait and "
+            "the one resend allowed per run: the server may have it, so it is never sent again."
+        ),
+    )
 
 
 def edition_json(edition: Edition) -> dict:

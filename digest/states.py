@@ -18,8 +18,8 @@ class SubscriberStatus(StrEnum):
 class DeliveryState(StrEnum):
     """Where one subscriber's copy of one edition stands (a row of the delivery ledger).
 
-    sending -> sent | failed | deferred; deferred -> sending on a later run; a
-    subscriber with nothing to read is recorded skipped without a message.
+    sending -> sent | failed | deferred | uncertain; deferred -> sending on a later
+    run; a subscriber with nothing to read is recorded skipped without a message.
     """
 
     sending = "sending"  # intent recorded with its Message-ID, before the message goes out
@@ -27,6 +27,7 @@ class DeliveryState(StrEnum):
     failed = "failed"  # refused for good (5xx), or 4xx until attempts ran out
     deferred = "deferred"  # refused for now (4xx): the next run tries again
     skipped = "skipped"  # nothing to read for them today: no message
+    uncertain = "uncertain"  # sent, but the server never answered: it may have it; not resent
 
     @property
     def final(self) -> bool:
@@ -39,8 +40,11 @@ class DeliveryState(StrEnum):
         return self in HAS_EDITION
 
 
-FINAL_STATES = frozenset({DeliveryState.sent, DeliveryState.failed, DeliveryState.skipped})
-HAS_EDITION = frozenset({DeliveryState.sent, DeliveryState.skipped})
+FINAL_STATES = frozenset(
+    {DeliveryState.sent, DeliveryState.failed, DeliveryState.skipped, DeliveryState.uncertain}
+)
+# Uncertain copies count as delivered: sending again could only duplicate them.
+HAS_EDITION = frozenset({DeliveryState.sent, DeliveryState.skipped, DeliveryState.uncertain})
 
 
 class RunStatus(StrEnum):

@@ -21,6 +21,7 @@ from typing import TextIO
 from digest import validate
 from digest.db.subscribers import FIELDS, Columns, SubscriberRepository, to_columns
 from digest.errors import DigestError, InvalidField
+from digest.logs import subscriber_ref
 from digest.models import MailFormat, Subscriber, SubscriberStatus
 
 # Columns an import may name (only `email` is required) and an export writes.
@@ -373,6 +374,7 @@ def describe(sub: Subscriber) -> list[tuple[str, str]]:
     """A subscriber's fields as (label, value) pairs, for `digest subscribers show`."""
     return [
         ("email", sub.email),
+        ("log reference", subscriber_ref(sub.email)),
         ("name", sub.name),
         ("status", sub.status.value),
         ("timezone", sub.timezone),

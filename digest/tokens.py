@@ -1,7 +1,7 @@
 """Signed per-subscriber tokens for unsubscribe and preference links.
 
 A token is `public_id . base64url(HMAC-SHA256(secret, purpose-id|public_id))`.
-The public id is random and opaque (store.subscribers.public_id), so a link
+The public id is random and opaque (the subscribers table's public_id), so a link
 says nothing about who it is for, not even encoded, and it keeps working when
 the subscriber's address changes. No database lookup is needed to trust it.
 

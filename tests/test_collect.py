@@ -20,6 +20,7 @@ from alembic import command
 from digest.collect import collect
 from digest.collect.clean import clean_title, summarise
 from digest.collect.fetch import USER_AGENT
+from digest.collect.parse import parse_feed
 from digest.collect.urls import canonical_url
 from digest.config import Settings, load_settings
 from digest.db import Database, _alembic_config, make_engine, upgrade_schema
@@ -536,9 +537,9 @@ def test_a_page_that_is_not_a_feed_is_reported(
     result = collect([html, junk, bad_json], NOW - DAY, NOW, store, settings(tmp_path))
 
     errors = {f.url: f.error for f in result.feeds}
-    assert "the document is <html>" in errors[html]
+    assert "not a feed: the document is <html>" in errors[html]
     assert "not readable" in errors[junk]
-    assert "no 'items' list" in errors[bad_json]
+    assert "not a feed" in errors[bad_json] and "'items' list" in errors[bad_json]
 
 
 # Times and identity
@@ -724,3 +725,29 @@ def test_an_existing_database_gains_the_feed_cache_on_upgrade(tmp_path: Path) ->
     assert old.feeds.urls() == ["https://kept.example.com/rss"]
     old.close()
     engine.dispose()
+
+
+# Real feeds, against the reference another parser produced for them
+
+
+def test_real_feeds_parse_as_their_reference_says() -> None:
+    """Every entry of the shared real feeds, with the link and date the reference gives."""
+    directory = next(
+        (p / "shared/data/real-feeds" for p in FEEDS.parents if (p / "shared/data").is_dir()),
+        None,
+    )
+    if directory is None:
+        pytest.skip("the shared real feeds (../shared/data/real-feeds) are not on this machine")
+    for expected_file in sorted(directory.glob("*.json")):
+        name = expected_file.name.removesuffix(".expected.json").removesuffix(".json")
+        source = directory / f"{name}.xml"
+        if expected_file.name.endswith(".expected.json"):
+            source = directory / f"{name}.json"
+        elif not source.exists():
+            continue
+        expected = json.loads(expected_file.read_text())["entries"]
+        parsed = parse_feed(source.read_bytes(), "https://example.net/feed", 300)
+        assert [e.url for e in parsed.entries] == [e["link"] for e in expected], name
+        for entry, want in zip(parsed.entries, expected, strict=True):
+            stamp = want.get("published") or want.get("updated")
+            assert entry.published == datetime.fromisoformat(stamp), name

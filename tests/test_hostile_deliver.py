@@ -388,6 +388,27 @@ def test_a_late_answer_is_waited_for_and_resent_at_most_once(
         assert "the server may have it" in (result.error or "") and result.attempts == 2
 
 
+def test_a_relay_that_never_answers_gets_two_copies_then_none_on_rerun(tmp_path: Path) -> None:
+    """Issue 16: a late relay got DIGEST_SEND_ATTEMPTS copies, and the next run as many again."""
+    sink = _LateSink(host="127.0.0.1", port=free_port())
+    sink.late = 2.5
+    with serving(sink):
+        settings = settings_for(tmp_path, sink, smtp_timeout=0.5, send_attempts=5)
+        store = Database(settings.database_url)
+        add_subscribers(store, ["ann@example.com"])
+        first = send_edition(make_edition(), settings, store)
+        second = send_edition(make_edition(), settings, store)
+        store.close()
+        time.sleep(2.2)  # let the late handlers finish recording
+    assert (first.uncertain, first.undelivered) == (1, 0)
+    assert (second.sent, second.uncertain, second.skipped) == (0, 0, 1)
+    assert sink.count("ann@example.com") == 2
+    state, attempts, _ = delivery_states(tmp_path / "digest.db", "digest/2026-03-19")[
+        "ann@example.com"
+    ]
+    assert (state, attempts) == ("uncertain", 2)
+
+
 # --- TLS and STARTTLS mismatches ----------------------------------------------------------
 
 

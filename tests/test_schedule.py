@@ -76,9 +76,10 @@ def _per_recipient(sink: MailSink) -> Counter[str]:
 def test_two_mornings_send_one_edition_each(
     tmp_path: Path, feed_server: FeedServer, smtp_sink: MailSink
 ) -> None:
-    # One real second is two simulated hours: a day goes by in 12 seconds.
+    # One real second is two simulated hours: a day goes by in 12 seconds. The clock starts
+    # an hour (half a real second) before the send, so a slow start cannot pass it.
     env = _schedule_env(
-        tmp_path, _write_feed(feed_server), smtp_sink, "2026-03-19T06:29:00+00:00", "7200"
+        tmp_path, _write_feed(feed_server), smtp_sink, "2026-03-19T05:30:00+00:00", "7200"
     )
     for address in ("ann@example.com", "bob@example.org"):
         assert invoke(["subscribers", "add", address], env, tmp_path).returncode == 0

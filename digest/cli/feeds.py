@@ -55,7 +55,7 @@ def feeds_check(ctx: Context) -> None:
     Exits 3 when any feed failed.
     """
     from digest.collect import check
-    from digest.job import resolve_sources
+    from digest.collect.sources import resolve_sources
 
     store = ctx.db.feeds
     reports = check(resolve_sources(ctx.settings, store), store, ctx.settings)

@@ -14,8 +14,8 @@ from digest.cli.base import EXIT_CONFIG, EXIT_ERROR, Context, pass_ctx
 def check(ctx: Context) -> None:
     """Check settings, database, SMTP server (up to login, sends nothing) and every feed."""
     from digest.check import check_database, check_feeds, check_secret, check_smtp
+    from digest.collect.sources import resolve_sources
     from digest.errors import ConfigError
-    from digest.job import resolve_sources
 
     try:
         settings = ctx.settings

@@ -64,8 +64,9 @@ async def _fetch_all(
     sources = list(dict.fromkeys(sources))
     validators = store.validators(sources) if conditional else {}
     gate = asyncio.Semaphore(settings.fetch_concurrency)
-    pool = ParsePool(settings.parse_workers, len(sources))
+    pool = ParsePool(settings.parse_workers, len(sources), settings.parse_timeout)
     try:
+        pool.start()
         async with Fetcher(settings) as fetcher:
             results = await asyncio.gather(
                 *(

@@ -2,7 +2,9 @@
 
 Good citizen: a clear User-Agent, gzip and brotli, conditional GET, a bounded
 number of redirects, `Retry-After` respected, retries with backoff and jitter on
-timeouts, 429 and 5xx only, and a size cap enforced while streaming.
+timeouts, 429 and 5xx only. Hostile servers are bounded: bodies are decompressed
+here (`inflate`), counted as they grow and cut at DIGEST_MAX_FEED_BYTES, and no
+redirect or DNS answer may lead a public feed to an internal address (`netguard`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from digest import __version__
+from digest.collect import netguard
+from digest.collect.inflate import SUPPORTED, InflateError, Inflater
 from digest.config import Settings
 from digest.errors import FetchError
 
@@ -54,13 +58,15 @@ class Fetcher:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        limits = httpx.Limits(max_connections=settings.fetch_concurrency)
         self.client = httpx.AsyncClient(
-            headers={"User-Agent": USER_AGENT, "Accept": _ACCEPT},
+            headers={"User-Agent": USER_AGENT, "Accept": _ACCEPT, "Accept-Encoding": SUPPORTED},
             # Connect and each read; the whole request is bounded in `fetch`.
             timeout=httpx.Timeout(settings.fetch_timeout),
-            limits=httpx.Limits(max_connections=settings.fetch_concurrency),
-            follow_redirects=True,
-            max_redirects=MAX_REDIRECTS,
+            limits=limits,
+            transport=netguard.guarded_transport(limits),
+            # Followed in `_get`, where each hop is checked.
+            follow_redirects=False,
         )
         self._hosts: dict[str, asyncio.Semaphore] = {}
 
@@ -91,6 +97,7 @@ class Fetcher:
         s = self.settings
         for attempt in range(s.fetch_retries + 1):
             try:
+                await netguard.start_fetch(httpx.URL(source))
                 async with asyncio.timeout(s.fetch_total_timeout):
                     fetched = await self._get(source, headers)
                 fetched.attempts = attempt + 1
@@ -104,8 +111,8 @@ class Fetcher:
                 failure = _Retry(f"timed out after {s.fetch_timeout:g}s (DIGEST_FETCH_TIMEOUT)")
             except _Retry as exc:
                 failure = exc
-            except httpx.TooManyRedirects:
-                raise FetchError(f"more than {MAX_REDIRECTS} redirects") from None
+            except (InflateError, netguard.InternalAddressError) as exc:
+                raise FetchError(str(exc)) from None
             except httpx.HTTPError as exc:
                 raise FetchError(f"connection failed: {exc or type(exc).__name__}") from None
             if attempt == s.fetch_retries:
@@ -120,39 +127,53 @@ class Fetcher:
         raise FetchError(f"{failure} ({tries} attempt{'s' if tries > 1 else ''})")
 
     async def _get(self, url: str, headers: dict[str, str]) -> Fetched:
+        for _ in range(MAX_REDIRECTS + 1):
+            async with self.client.stream("GET", url, headers=headers) as response:
+                if response.is_redirect and "Location" in response.headers:
+                    target = response.url.join(response.headers["Location"])
+                    if target.scheme not in ("http", "https"):
+                        raise FetchError(f"redirected to an unsupported address: {target}")
+                    await netguard.check_redirect(target)
+                    url = str(target)
+                    continue
+                return await self._read(response)
+        raise FetchError(f"more than {MAX_REDIRECTS} redirects")
+
+    async def _read(self, response: httpx.Response) -> Fetched:
         limit = self.settings.max_feed_bytes
-        async with self.client.stream("GET", url, headers=headers) as response:
-            status = response.status_code
-            if status == 304:
-                return Fetched(content=None, url=str(response.url))
-            if status == 429 or status >= 500:
-                raise _Retry(
-                    f"HTTP {status} {response.reason_phrase}",
-                    _retry_after(response.headers.get("Retry-After")),
-                )
-            if status >= 400:
-                raise FetchError(f"HTTP {status} {response.reason_phrase}")
-            too_big = FetchError(
-                f"larger than {limit} bytes; raise DIGEST_MAX_FEED_BYTES if it is legitimate"
+        status = response.status_code
+        if status == 304:
+            return Fetched(content=None, url=str(response.url))
+        if status == 429 or status >= 500:
+            raise _Retry(
+                f"HTTP {status} {response.reason_phrase}",
+                _retry_after(response.headers.get("Retry-After")),
             )
-            declared = response.headers.get("Content-Length", "")
-            if declared.isdigit() and int(declared) > limit:
-                raise too_big
-            chunks = []
-            size = 0
-            # Decoded bytes are counted, so a small gzip bomb is cut off too.
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > limit:
-                    raise too_big
-                chunks.append(chunk)
-            return Fetched(
-                content=b"".join(chunks),
-                url=str(response.url),
-                content_type=response.headers.get("Content-Type", ""),
-                etag=response.headers.get("ETag"),
-                last_modified=response.headers.get("Last-Modified"),
-            )
+        if status >= 400:
+            raise FetchError(f"HTTP {status} {response.reason_phrase}")
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise _too_big(limit)
+        # Raw bytes, decompressed here so that every decoded byte is counted as it appears.
+        inflater = Inflater(response.headers.get("Content-Encoding", ""), limit)
+        chunks: list[bytes] = []
+        received = 0
+        async for raw in response.aiter_raw():
+            received += len(raw)
+            if received > limit:
+                raise _too_big(limit)
+            chunks += inflater.feed(raw)
+        return Fetched(
+            content=b"".join(chunks),
+            url=str(response.url),
+            content_type=response.headers.get("Content-Type", ""),
+            etag=response.headers.get("ETag"),
+            last_modified=response.headers.get("Last-Modified"),
+        )
+
+
+def _too_big(limit: int) -> FetchError:
+    return FetchError(f"larger than {limit} bytes; raise DIGEST_MAX_FEED_BYTES if it is legitimate")
 
 
 def _delay(attempt: int, backoff: float, retry_after: float | None) -> float:

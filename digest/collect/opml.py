@@ -10,8 +10,8 @@ from lxml import etree
 
 from digest.collect.decode import to_utf8
 from digest.collect.fetch import is_http
-from digest.collect.parse import xml_root
-from digest.errors import FeedParseError, OpmlError
+from digest.collect.xmlsafe import XMLError, xml_root
+from digest.errors import OpmlError
 
 if TYPE_CHECKING:
     from digest.db.feeds import FeedRepository
@@ -25,7 +25,7 @@ def read_opml(content: bytes) -> tuple[list[tuple[str, str]], list[str]]:
     """
     try:
         root = xml_root(to_utf8(content))
-    except FeedParseError as exc:
+    except XMLError as exc:
         raise OpmlError(f"not a readable OPML file: {exc}") from None
     if not isinstance(root.tag, str) or root.tag.lower() != "opml":
         raise OpmlError(f"not an OPML file: the document is <{root.tag}>, not <opml>")

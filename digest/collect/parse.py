@@ -2,19 +2,22 @@
 
 RSS 0.9x/1.0/2.0, Atom 0.3/1.0 and JSON Feed are read by one lxml pass that
 matches elements by local name, so feeds with odd or missing namespaces still
-work. lxml is told never to expand entities, load DTDs or touch the network;
-documents that declare their own entities are refused outright.
+work. XML is read by `xmlsafe` (no entity expansion, no DTD, no network).
+Parsing runs under a time budget (DIGEST_PARSE_TIMEOUT), checked between items
+and while summarising, so one hostile feed fails alone instead of stalling a run.
 
 This module is imported by parsing worker processes: it must stay free of I/O.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from html.entities import name2codepoint
+from typing import TypeVar
 from urllib.parse import urljoin
 
 from lxml import etree
@@ -23,7 +26,8 @@ from digest.collect.clean import clean_title, summarise
 from digest.collect.dates import parse_date
 from digest.collect.decode import to_utf8
 from digest.collect.urls import canonical_url
-from digest.errors import FeedParseError
+from digest.collect.xmlsafe import XMLError, local_name, xml_root
+from digest.errors import FeedParseError, ParseTimeout
 
 # Namespaces whose elements mean what their local name says; anything else
 # (media:title, itunes:summary...) is used only when these give nothing.
@@ -57,14 +61,10 @@ _FIELDS = {
     "modified": "date2",
 }
 _DATE_FIELDS = ("date0", "date1", "date2")
-_PROLOG_END = re.compile(rb"<[A-Za-z_]")
-_NAMED_ENTITY = re.compile(r"&([A-Za-z][A-Za-z0-9]{1,31});")
-_XML_ENTITIES = frozenset({"amp", "lt", "gt", "quot", "apos"})
-_BARE_AMP = re.compile(r"&(?!#?[A-Za-z0-9]{1,32};)")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
-# HTML void elements written unescaped and unclosed (<br>) would swallow what follows.
-_UNCLOSED_VOID = re.compile(r"<(br|hr|img)(\s[^<>]*?)?\s*(?<!/)>", re.IGNORECASE)
 _TITLE_FROM_BODY = 120
+
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -83,23 +83,43 @@ class ParsedFeed:
     entries: list[Entry] = field(default_factory=list)
 
 
+class _Budget:
+    """The wall-clock time one feed may take to parse; 0 means unlimited."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds if seconds else None
+
+    def check(self) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise ParseTimeout(self.seconds)
+
+
 def parse_feed(
-    content: bytes, base_url: str, summary_length: int, content_type: str = ""
+    content: bytes,
+    base_url: str,
+    summary_length: int,
+    content_type: str = "",
+    budget: float = 0,
 ) -> ParsedFeed:
-    """Parse any supported feed; raise FeedParseError when nothing usable is there."""
+    """Parse any supported feed within `budget` seconds; FeedParseError when nothing usable."""
+    clock = _Budget(budget)
     head = content[:64].lstrip(b"\xef\xbb\xbf \t\r\n")
     if head.startswith((b"{", b"[")):
-        return _parse_json(content, base_url, summary_length)
-    return _parse_xml(to_utf8(content, content_type), base_url, summary_length)
+        return _parse_json(content, base_url, summary_length, clock)
+    return _parse_xml(to_utf8(content, content_type), base_url, summary_length, clock)
 
 
-def _parse_xml(data: bytes, base_url: str, summary_length: int) -> ParsedFeed:
-    root = xml_root(data)
-    tag = root.tag if isinstance(root.tag, str) else ""
-    kind = _local(tag)[1]
+def _parse_xml(data: bytes, base_url: str, summary_length: int, clock: _Budget) -> ParsedFeed:
+    try:
+        root = xml_root(data)
+    except XMLError as exc:
+        raise FeedParseError(str(exc)) from None
+    clock.check()
+    kind = local_name(root.tag) if isinstance(root.tag, str) else ""
     if kind not in ("rss", "RDF", "feed", "channel"):
         raise FeedParseError(
-            f"not a readable RSS, Atom or JSON feed: the document is <{kind or '?'}>"
+            f"not a feed: the document is <{kind or '?'}>, not RSS, Atom or JSON Feed"
         )
     channel = root if kind in ("feed", "channel") else _child(root, "channel")
     # RSS puts items in the channel, RDF beside it; sloppy RSS sometimes beside it too.
@@ -108,82 +128,60 @@ def _parse_xml(data: bytes, base_url: str, summary_length: int) -> ParsedFeed:
         el
         for parent in parents
         for el in parent
-        if isinstance(el.tag, str) and _local(el.tag)[1] in ("item", "entry")
+        if isinstance(el.tag, str) and local_name(el.tag) in ("item", "entry")
     ]
+    if channel is None and not items:
+        raise FeedParseError(f"not a feed: its <{kind}> root holds no channel and no items")
     title_el = _child(channel, "title") if channel is not None else None
     feed_title = clean_title(_markup(title_el)) if title_el is not None else ""
-    entries = []
-    for item in items:
-        entry = _xml_entry(item, base_url, summary_length)
-        if entry is not None:
-            entries.append(entry)
-    return ParsedFeed(title=feed_title, entries=entries)
-
-
-def xml_root(data: bytes) -> etree._Element:
-    """Parse UTF-8 XML safely: strictly, else after repairing what browsers forgive.
-
-    Documents that declare entities are refused before lxml sees them; lxml is
-    also told never to expand entities, load a DTD or use the network.
-    """
-    prolog_end = _PROLOG_END.search(data)
-    if prolog_end and b"<!ENTITY" in data[: prolog_end.start()]:
-        raise FeedParseError(
-            "refused: the document declares its own XML entities "
-            "(a possible entity-expansion or external-entity attack)"
-        )
-    try:
-        return etree.fromstring(data, _parser(recover=False))
-    except etree.XMLSyntaxError as exc:
-        first_error = exc
-    text = data.decode("utf-8", errors="replace")
-    text = _CONTROL.sub("", text)
-    text = _NAMED_ENTITY.sub(_entity_to_ref, text)
-    text = _BARE_AMP.sub("&amp;", text)
-    text = _UNCLOSED_VOID.sub(r"<\1\2/>", text)
-    try:
-        root = etree.fromstring(text.encode("utf-8"), _parser(recover=True))
-    except etree.XMLSyntaxError:
-        root = None
-    if root is None:
-        raise FeedParseError(f"not readable XML: {first_error}")
-    return root
-
-
-def _parser(*, recover: bool) -> etree.XMLParser:
-    # A fresh parser per document: lxml parsers must not be shared between threads.
-    return etree.XMLParser(
-        encoding="utf-8",
-        recover=recover,
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
+    site = _site_link(channel, base_url) if channel is not None else ""
+    return _collect(
+        items, lambda item: _xml_entry(item, base_url, site, summary_length, clock), feed_title
     )
 
 
-def _entity_to_ref(match: re.Match[str]) -> str:
-    name = match.group(1)
-    if name in _XML_ENTITIES:
-        return match.group(0)
-    code = name2codepoint.get(name)
-    return f"&#{code};" if code else f"&amp;{name};"
-
-
-def _local(tag: str) -> tuple[str, str]:
-    if tag[:1] == "{":
-        ns, _, local = tag[1:].partition("}")
-        return ns, local
-    return "", tag
+def _collect(items: list[T], read: Callable[[T], Entry | str], title: str) -> ParsedFeed:
+    """Entries from items; when items exist but none is usable, say why instead of 'ok'."""
+    entries = []
+    skipped: dict[str, int] = {}
+    for item in items:
+        entry = read(item)
+        if isinstance(entry, Entry):
+            entries.append(entry)
+        else:
+            skipped[entry] = skipped.get(entry, 0) + 1
+    if items and not entries:
+        reasons = ", ".join(f"{n:,} {why}" for why, n in skipped.items())
+        raise FeedParseError(f"no usable articles in its {len(items):,} items: {reasons}")
+    return ParsedFeed(title=title, entries=entries)
 
 
 def _child(parent: etree._Element, name: str) -> etree._Element | None:
     for el in parent:
-        if isinstance(el.tag, str) and _local(el.tag)[1] == name:
+        if isinstance(el.tag, str) and local_name(el.tag) == name:
             return el
     return None
+
+
+def _site_link(channel: etree._Element, base_url: str) -> str:
+    """The feed's own web page: RSS <link>, or Atom's alternate <link href>."""
+    for el in channel:
+        if not isinstance(el.tag, str) or local_name(el.tag) != "link":
+            continue
+        href = el.get("href")
+        if href is None:
+            href = (el.text or "").strip()
+        elif el.get("rel", "alternate") != "alternate":
+            continue
+        if href:
+            return _absolute(href.strip(), base_url)
+    return ""
+
+
+def _absolute(link: str, base_url: str) -> str:
+    if link and not link.startswith(("http://", "https://")) and base_url.startswith("http"):
+        return urljoin(base_url, link)
+    return link
 
 
 def _markup(el: etree._Element) -> str:
@@ -195,15 +193,18 @@ def _markup(el: etree._Element) -> str:
     return "".join(parts)
 
 
-def _xml_entry(item: etree._Element, base_url: str, summary_length: int) -> Entry | None:
+def _xml_entry(
+    item: etree._Element, base_url: str, site: str, summary_length: int, clock: _Budget
+) -> Entry | str:
     found: dict[str, tuple[int, str]] = {}
     alternate = ""
+    permalink = True
     for child in item:
         tag = child.tag
         if not isinstance(tag, str):
             continue
-        ns, local = _local(tag)
-        name = _FIELDS.get(local)
+        ns = tag[1:].partition("}")[0] if tag[:1] == "{" else ""
+        name = _FIELDS.get(local_name(tag))
         if name is None:
             continue
         rank = 0 if ns in _CORE_NS else 1
@@ -219,6 +220,8 @@ def _xml_entry(item: etree._Element, base_url: str, summary_length: int) -> Entr
             continue
         if name not in found or rank < found[name][0]:
             found[name] = (rank, value)
+            if name == "guid":
+                permalink = child.get("isPermaLink", "true").lower() != "false"
     get = {name: value for name, (_, value) in found.items()}
     published = None
     for name in _DATE_FIELDS:
@@ -228,10 +231,13 @@ def _xml_entry(item: etree._Element, base_url: str, summary_length: int) -> Entr
         title=get.get("title", ""),
         link=alternate or get.get("link", "").strip(),
         guid=get.get("guid", "").strip(),
+        permalink=permalink,
         body=get.get("summary") or get.get("content") or "",
         published=published,
         base_url=base_url,
+        site=site,
         summary_length=summary_length,
+        clock=clock,
     )
 
 
@@ -240,60 +246,74 @@ def _entry(
     title: str,
     link: str,
     guid: str,
+    permalink: bool,
     body: str,
     published: datetime | None,
     base_url: str,
+    site: str,
     summary_length: int,
-) -> Entry | None:
-    if not link and guid.startswith(("http://", "https://")):
+    clock: _Budget,
+) -> Entry | str:
+    """An entry, or why the item cannot be one (counted in the feed's report)."""
+    clock.check()
+    key = ""
+    if not link and permalink and guid.startswith(("http://", "https://")):
         link = guid
-    if link and not link.startswith(("http://", "https://")) and base_url.startswith("http"):
-        link = urljoin(base_url, link)
+    link = _absolute(link, base_url)
     if not link.startswith(("http://", "https://")):
-        return None
+        # News without a page of its own (a status feed, say) still points somewhere
+        # useful: the feed's site. Its key keeps it apart from the site's other items.
+        if not site.startswith(("http://", "https://")):
+            return "without a link (and the feed names no site)"
+        link = site
+        mark = guid or hashlib.sha256(f"{title}\n{body}".encode()).hexdigest()[:16]
+        key = f"{canonical_url(site)}#{mark}"
     summary = summarise(body, summary_length) if body else ""
     clean = clean_title(title) if title else ""
     if not clean:
         # RSS lets an item have only a description; its start is the best headline.
         clean = summarise(body, _TITLE_FROM_BODY) if body else ""
     if not clean:
-        return None
+        return "without a title or text"
     return Entry(
         title=clean,
         url=link,
-        key=canonical_url(link),
+        key=key or canonical_url(link),
         summary=summary,
         published=published,
         guid=guid,
     )
 
 
-def _parse_json(content: bytes, base_url: str, summary_length: int) -> ParsedFeed:
+def _parse_json(content: bytes, base_url: str, summary_length: int, clock: _Budget) -> ParsedFeed:
     try:
         doc = json.loads(content)
     except (ValueError, RecursionError) as exc:
         raise FeedParseError(f"not a readable JSON feed: {exc}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("items"), list):
-        raise FeedParseError("not a readable JSON feed: no 'items' list")
-    base = doc.get("home_page_url") if isinstance(doc.get("home_page_url"), str) else base_url
-    entries = []
-    for item in doc["items"]:
+        raise FeedParseError("not a feed: a JSON document without an 'items' list")
+    home = doc.get("home_page_url")
+    site = _absolute(home.strip(), base_url) if isinstance(home, str) else ""
+
+    def read(item: object) -> Entry | str:
         if not isinstance(item, dict):
-            continue
+            return "that are not JSON objects"
         text = {k: v for k, v in item.items() if isinstance(v, str)}
-        entry = _entry(
+        return _entry(
             title=text.get("title", ""),
             link=(text.get("url") or text.get("external_url") or "").strip(),
             guid=str(item.get("id") or "").strip(),
+            permalink=True,
             body=text.get("summary") or text.get("content_html") or text.get("content_text") or "",
             published=parse_date(text.get("date_published") or text.get("date_modified")),
-            base_url=base or base_url,
+            base_url=site or base_url,
+            site=site,
             summary_length=summary_length,
+            clock=clock,
         )
-        if entry is not None:
-            entries.append(entry)
+
     title = doc.get("title") if isinstance(doc.get("title"), str) else ""
-    return ParsedFeed(title=clean_title(title), entries=entries)
+    return _collect(doc["items"], read, clean_title(title))
 
 
 def feed_to_json(feed: ParsedFeed) -> str:

@@ -18,7 +18,7 @@ from digest.deliver.message import (
     new_message_id,
     standin,
 )
-from digest.deliver.sender import Outgoing, Sender, SendResult, Verdict, classify
+from digest.deliver.sender import Outgoing, Sender, Verdict, classify
 from digest.deliver.transport import connect
 from digest.errors import SMTPUnavailable
 from digest.models import RenderedDigest, Subscriber
@@ -28,7 +28,6 @@ __all__ = [
     "MessageTemplate",
     "Outgoing",
     "SMTPUnavailable",
-    "SendResult",
     "Sender",
     "Verdict",
     "build_message",

@@ -30,6 +30,7 @@ from digest.deliver.message import Composer, needs_smtputf8, new_message_id
 from digest.deliver.sender import Outgoing, Sender, Verdict
 from digest.deliver.views import Views
 from digest.errors import LockHeld
+from digest.logs import subscriber_ref
 from digest.models import (
     DeliveryResult,
     DeliveryState,
@@ -58,6 +59,7 @@ class RunReport:
     failed: int = 0  # given up on in this run: 5xx, or 4xx until attempts ran out
     skipped: int = 0  # already delivered, or refused for good, in an earlier run
     bounced: int = 0  # marked bounced in this run
+    uncertain: int = 0  # sent, but the server never answered: not sent again
     undelivered: int = 0  # active subscribers still without the edition
     elapsed: float = 0.0
 
@@ -75,7 +77,8 @@ class RunReport:
     def summary(self) -> str:
         return (
             f"edition {self.edition_id}: sent {self.sent}, retried {self.retried}, "
-            f"failed {self.failed}, skipped {self.skipped}, bounced {self.bounced} "
+            f"failed {self.failed}, skipped {self.skipped}, bounced {self.bounced}, "
+            f"uncertain {self.uncertain} "
             f"in {self.elapsed:.1f}s ({self.rate:.1f} messages/s); "
             + (
                 "no active subscribers, nothing to send"
@@ -160,14 +163,25 @@ class _Recorder:
         if result.ok:
             self.report.sent += 1
             outcome = Outcome(result.email, DeliveryState.sent, attempts)
+        elif result.uncertain:
+            self.report.uncertain += 1
+            outcome = Outcome(result.email, DeliveryState.uncertain, attempts, result.error)
+            log.warning(
+                "delivery uncertain (not sent again): edition=%s subscriber=%s attempts=%d "
+                "error=%r",
+                self.report.edition_id,
+                subscriber_ref(result.email),
+                attempts,
+                result.error,
+            )
         else:
             self.report.failed += 1
             state = DeliveryState.failed if result.permanent else DeliveryState.deferred
             outcome = Outcome(result.email, state, attempts, result.error, result.bounce)
             log.warning(
-                "delivery failed: edition=%s email=%s state=%s attempts=%d error=%r",
+                "delivery failed: edition=%s subscriber=%s state=%s attempts=%d error=%r",
                 self.report.edition_id,
-                result.email,
+                subscriber_ref(result.email),
                 state.value,
                 attempts,
                 result.error,
@@ -182,9 +196,9 @@ class _Recorder:
     def retry(self, job: Outgoing, verdict: Verdict) -> None:
         self.report.retried += 1
         log.info(
-            "delivery retry: edition=%s email=%s attempt=%d error=%r",
+            "delivery retry: edition=%s subscriber=%s attempt=%d error=%r",
             self.report.edition_id,
-            job.email,
+            subscriber_ref(job.email),
             job.attempts,
             verdict.error,
         )
@@ -200,7 +214,9 @@ class _Recorder:
             return
         self.report.bounced += len(bounced)
         for email in bounced:
-            log.warning("subscriber bounced: email=%s (no longer sent to)", email)
+            log.warning(
+                "subscriber bounced: subscriber=%s (no longer sent to)", subscriber_ref(email)
+            )
         committed.set_result(None)
 
 
@@ -293,7 +309,7 @@ async def _submit_batch(
         if views.template(subscriber) is None:
             log.info(
                 "skipping %s: %s (DIGEST_QUIET_DAY=skip)",
-                subscriber.email,
+                subscriber_ref(subscriber.email),
                 nothing_to_read(views.edition),
             )
             nothing_for.append(subscriber.email)
@@ -301,7 +317,7 @@ async def _submit_batch(
         if views.quiet(subscriber):
             log.info(
                 "sending %s the quiet-day note: %s",
-                subscriber.email,
+                subscriber_ref(subscriber.email),
                 nothing_to_read(views.edition),
             )
         # A copy of an edition keeps its Message-ID across runs (see the module docstring).

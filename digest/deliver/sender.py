@@ -41,17 +41,6 @@ class Outgoing:
     unanswered: int = 0  # attempts whose message data got no reply, even after a second wait
 
 
-class SendResult(DeliveryResult):
-    """A message's final outcome, plus whether the server may have it although it never said.
-
-    `uncertain`: the message data went out but no reply came, even after a second
-    wait, and the one resend allowed per run got no 250 either. The server may have
-    taken it; the job records it as such so that no later run sends it again.
-    """
-
-    uncertain: bool = False
-
-
 @dataclass(frozen=True)
 class Verdict:
     """What an SMTP error means for the message."""
@@ -294,7 +283,7 @@ class Sender:
     async def _finish(self, job: Outgoing, verdict: Verdict | None = None) -> None:
         """Report the final result of one message (after any retries)."""
         await self.on_outcome(
-            SendResult(
+            DeliveryResult(
                 email=job.email,
                 ok=verdict is None,
                 message_id=job.message_id,

@@ -11,7 +11,8 @@ address changes; tokens from before public ids name the address and still work.
 - `GET|POST /preferences?token=…` topics, delivery hour, time zone, format, pause.
 
 A forged, altered or truncated token gets a 400 page and changes nothing.
-Log lines name the public id, never the address or the token.
+Log lines name the subscriber by their log reference (digest.logs.subscriber_ref,
+as `digest subscribers show` prints it), never by the address or the token.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from digest.config import Settings
 from digest.db.editions import EditionRepository
 from digest.db.subscribers import SubscriberRepository
 from digest.links import PREFERENCES_PAGE
+from digest.logs import subscriber_ref
 from digest.models import Subscriber, SubscriberStatus
 from digest.tokens import read_token
 
@@ -82,7 +84,7 @@ def routes(
             sub = await run_in_threadpool(
                 store.set_status, sub.email, SubscriberStatus.unsubscribed
             )
-            log.info("subscriber %s unsubscribed", sub.public_id if sub else "?")
+            log.info("subscriber %s unsubscribed", subscriber_ref(sub.email) if sub else "?")
         return pages.render("unsubscribed.html", subscriber=sub, token=token)
 
     async def resubscribe(request: Request) -> Response:
@@ -98,7 +100,7 @@ def routes(
                     only_from=SubscriberStatus.unsubscribed,
                 )
             )
-            log.info("subscriber %s resubscribed", sub.public_id if sub else "?")
+            log.info("subscriber %s resubscribed", subscriber_ref(sub.email) if sub else "?")
         return pages.render("resubscribed.html", subscriber=sub, token=token)
 
     async def preferences_page(request: Request) -> Response:
@@ -125,7 +127,7 @@ def routes(
         if pause is not None:
             until = datetime.now(UTC) + timedelta(days=pause) if pause else None
             await run_in_threadpool(store.pause, sub.email, until)
-        log.info("subscriber %s changed their preferences", sub.public_id)
+        log.info("subscriber %s changed their preferences", subscriber_ref(sub.email))
         # Post/redirect/get, so reloading the page does not post again; the target is
         # under DIGEST_PUBLIC_URL, never built from the request's Host header.
         query = urlencode({"token": token, "saved": "1"})
