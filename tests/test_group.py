@@ -191,7 +191,7 @@ def test_topics_and_caps_come_from_settings(monkeypatch) -> None:
     monkeypatch.setenv("DIGEST_TOPICS", "Health: measles, vaccination; Weather: Storm Edda")
     monkeypatch.setenv("DIGEST_MAX_THEMES", "4")
     options = GroupOptions.from_settings(load_settings(_env_file=None))
-    assert options.max_themes == 4 and options.max_articles_per_theme == 0
+    assert options.max_themes == 4 and options.max_articles_per_theme == 5  # the default
     assert options.topics == (
         Topic("Health", ("measles", "vaccination")),
         Topic("Weather", ("Storm Edda",)),

@@ -225,6 +225,32 @@ def test_line_numbers_count_physical_lines_of_multiline_cells() -> None:
     assert plan.rows[0]["name"] == "two lines"  # no line breaks reach the To: header
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        '=HYPERLINK("http://evil.example")',
+        "+cmd|' /C calc'!A0",
+        "@SUM(1+1)",
+        "-2+3",
+        "\tindented",
+        "\rreturn",
+        "'=already quoted",
+        "plain",
+        "a=b",
+    ],
+)
+def test_export_neutralises_formulas_and_import_gives_them_back(db: Database, value: str) -> None:
+    db.subscribers.add(Subscriber(email="ann@example.com", topics_include=[value]))
+    out = io.StringIO()
+    write_csv(db.subscribers.iter(), out)
+
+    (row,) = csv.DictReader(io.StringIO(out.getvalue()))
+    # OWASP: no cell a spreadsheet would run starts with = + - @ tab or CR.
+    assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in row.values())
+    plan = read_csv(io.StringIO(out.getvalue()))
+    assert not plan.bad and plan.rows[0]["topics_include"] == [" ".join(value.split())]
+
+
 def test_cli_add_show_list_and_refusals(tmp_path: Path) -> None:
     env = digest_env(tmp_path)
     added = invoke(

@@ -9,14 +9,12 @@ these tests see the same days.
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
-from support import REPO
+from support import REPO, SHARED_DATA
 from test_render import READER, edition, settings
 
 from digest.group import ALSO_TODAY, group
@@ -24,8 +22,7 @@ from digest.models import Article, Subscriber, Theme, edition_json
 from digest.personalise import personalise
 from digest.render import Renderer
 
-# CI has shared/ beside its clone; a worktree elsewhere names it in SHARED_DATA.
-SHARED = Path(os.environ.get("SHARED_DATA") or REPO.parent / "shared" / "data")
+SHARED = SHARED_DATA
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 
 _spec = importlib.util.spec_from_file_location("bench_group", REPO / "bench" / "group.py")
