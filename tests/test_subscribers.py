@@ -18,21 +18,13 @@ from support import (
 )
 
 from digest.db import Database
+from digest.db.subscribers import FIELDS
 from digest.logs import subscriber_ref
 from digest.models import Article, DigestError, Edition, Subscriber, SubscriberStatus, Theme
 from digest.personalise import personalise
 from digest.subscribers import EXPORT_COLUMNS, import_csv, read_csv, write_csv
 
-HEADER = [
-    "email",
-    "name",
-    "status",
-    "timezone",
-    "delivery_hour",
-    "format",
-    "topics_include",
-    "topics_exclude",
-]
+HEADER = ["email", *FIELDS]
 
 
 def _big_csv(path: Path, rows: int = 10_000, bad_every: int = 200) -> tuple[dict, dict]:
