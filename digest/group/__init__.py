@@ -25,13 +25,13 @@ from digest.group.dedupe import Item, stories
 from digest.group.embed import embed
 from digest.group.label import Labeller
 from digest.group.rank import ALSO_TODAY, apply_caps, theme_rank
+from digest.group.streams import stream_sources
 from digest.group.text import NOISE, words
 from digest.group.topics import Topic, pin
 from digest.group.vectors import article_vectors
 from digest.models import Article, Theme
 
-LABEL_LENGTH = 80
-MIN_WORDS = 3  # fewer telling words than this ("About", "Home", a product name): too thin to place
+MIN_WORDS = 2  # fewer telling words than this ("About", "Home", a product name): too thin to place
 MEANING_CHARS = 300  # the headline and the start of its summary say what an article is about
 
 __all__ = ["ALSO_TODAY", "GroupOptions", "Topic", "group"]
@@ -69,7 +69,9 @@ def _group(articles: list[Article], options: GroupOptions) -> list[Theme]:
     thin = [_thin(a) for a in rest]
     loose = [a for a, t in zip(rest, thin, strict=True) if t]
     found: list[Theme] = []
-    for members in _themes([a for a, t in zip(rest, thin, strict=True) if not t]):
+    drawn, streamed = _themes([a for a, t in zip(rest, thin, strict=True) if not t])
+    loose.extend(streamed)
+    for members in drawn:
         if len(members) > 1:
             found.append(Theme(label="", articles=members))
         else:
@@ -77,11 +79,15 @@ def _group(articles: list[Article], options: GroupOptions) -> list[Theme]:
     found.sort(key=theme_rank)  # the widest carried themes choose their labels first
     labeller = Labeller([a.title for a in ordered])
     position = {a.key: i for i, a in enumerate(ordered)}
-    themes += [t.model_copy(update={"label": _label(labeller, t, position)}) for t in found]
+    for theme in found:
+        label = _label(labeller, theme, position)
+        if label:
+            themes.append(theme.model_copy(update={"label": label}))
+        else:  # headlines that share nothing an editor could name are no theme
+            loose.extend(theme.articles)
     themes.sort(key=theme_rank)
     if loose:
-        loose.sort(key=_newest_first)
-        themes.append(Theme(label=ALSO_TODAY, articles=loose, catch_all=True))
+        themes.append(Theme(label=ALSO_TODAY, articles=_copies_after(loose), catch_all=True))
     return apply_caps(themes, options.max_themes, options.max_articles_per_theme)
 
 
@@ -104,10 +110,11 @@ def _telling(word: str) -> bool:
 _EDGES = ".,:;!?'\"“”‘’()[]*"
 
 
-def _themes(articles: list[Article]) -> list[list[Article]]:
-    """Articles grouped into themes; each inner list holds the theme's articles."""
+def _themes(articles: list[Article]) -> tuple[list[list[Article]], list[Article]]:
+    """Articles grouped into themes (each inner list a theme's articles), and the
+    articles of sources writing their own stream (streams.py), which join none."""
     if not articles:
-        return []
+        return [], []
     meaning = _meaning(articles)
     both, titles = article_vectors(articles)
     views = Views.of(both, meaning)
@@ -119,7 +126,20 @@ def _themes(articles: list[Article]) -> list[list[Article]]:
     by_label: dict[int, list[Item]] = {}
     for item in items:
         by_label.setdefault(int(labels[item.first]), []).append(item)
-    return [_fold(articles, theme_items, meaning) for theme_items in by_label.values()]
+    drawn = [[i for item in theme for i in item.members] for theme in by_label.values()]
+    streams = stream_sources(articles, drawn)
+    if not streams:
+        return [_fold(articles, theme, meaning) for theme in by_label.values()], []
+    news: list[list[Item]] = []
+    streamed: list[Article] = []
+    for theme_items in by_label.values():
+        kept = [i for i in theme_items if articles[i.first].source not in streams]
+        if kept:
+            news.append(kept)
+        for item in theme_items:
+            if articles[item.first].source in streams:
+                streamed.extend(_fold(articles, [item], meaning))
+    return [_fold(articles, theme, meaning) for theme in news], streamed
 
 
 def _fold(articles: list[Article], items: list[Item], meaning: np.ndarray) -> list[Article]:
@@ -170,16 +190,22 @@ def _theme(label: str, articles: list[Article]) -> Theme:
 
 
 def _label(labeller: Labeller, theme: Theme, position: dict[str, int]) -> str:
+    """The theme's label, or '' when its headlines share no run of words worth one."""
     # Every wording counts, copies too: two wordings of one story name it best.
     titles: dict[str, int] = {}
     for article in theme.articles:
         titles.setdefault(" ".join(article.title.lower().split()), position[article.key])
-    reports = list(titles.values())
-    words = labeller.label(reports)
-    if words:
-        return words
-    title = " ".join(theme.lead.title.split())  # no telling words: the lead's title
-    return title if len(title) <= LABEL_LENGTH else title[: LABEL_LENGTH - 1] + "…"
+    return labeller.label(list(titles.values()))
+
+
+def _copies_after(articles: list[Article]) -> list[Article]:
+    """Newest first, each folded copy right after the report it copies."""
+    firsts = sorted((a for a in articles if a.duplicate_of is None), key=_newest_first)
+    copies: dict[str, list[Article]] = {}
+    for article in articles:
+        if article.duplicate_of is not None:
+            copies.setdefault(article.duplicate_of, []).append(article)
+    return [a for first in firsts for a in (first, *copies.get(first.key, ()))]
 
 
 def _newest_first(article: Article) -> tuple:

@@ -34,7 +34,8 @@ MEANING_WEIGHT = 0.5
 LSA_WEIGHT = 0.8
 LSA_HALF_AT = 200
 LSA_FULL = 0.3  # an article this well described by the day's topics counts fully in them
-MIN_SIMILARITY = 0.14
+MIN_SIMILARITY = 0.13
+BACKGROUND_WEIGHT = 0.5  # the floor rises by this share of the day's median pair
 THEME_MERGE = 0.2  # themes whose centres are this alike share one heading
 MERGE_SIZE = 3  # themes smaller than this are never merged into broader ones
 MAX_EXACT = 3000
@@ -211,5 +212,7 @@ def _average_linkage(views: Views) -> np.ndarray:
     similarity = views.similarity(slice(0, m)).astype(np.float64)
     distance = np.clip(1.0 - similarity, 0.0, 2.0, out=similarity)
     np.fill_diagonal(distance, 0.0)
-    tree = linkage(squareform(distance, checks=False), method="average")
-    return fcluster(tree, t=1.0 - MIN_SIMILARITY, criterion="distance") - 1
+    condensed = squareform(distance, checks=False)
+    floor = MIN_SIMILARITY + BACKGROUND_WEIGHT * (1.0 - float(np.median(condensed)))
+    tree = linkage(condensed, method="average")
+    return fcluster(tree, t=1.0 - floor, criterion="distance") - 1
