@@ -27,7 +27,6 @@ import scipy.sparse as sp
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial.distance import squareform
-from sklearn.decomposition import TruncatedSVD
 from sklearn.preprocessing import normalize
 
 MEANING_WEIGHT = 0.5
@@ -167,6 +166,8 @@ def _lsa(words: sp.csr_matrix) -> np.ndarray:
     dimensions = min(MAX_DIMENSIONS, round(n**0.5), n - 1, len(shared) - 1)
     if dimensions < 2:
         return np.zeros((n, 0), dtype=np.float32)
+    from sklearn.decomposition import TruncatedSVD  # only days big enough to need it load it
+
     svd = TruncatedSVD(dimensions, algorithm="randomized", n_iter=5, random_state=0)
     with np.errstate(divide="ignore", invalid="ignore"):  # a day of identical texts
         topics = svd.fit_transform(words[:, shared])
