@@ -1,7 +1,7 @@
 """One source's own stream: a blog's posts are not news, whatever words they share with it.
 
 A source that fills themes of its own (at least DOMINANT of their articles)
-with at least half of its articles, while being a small part of a day with
+with at least half of its articles, while carrying at most half of a day with
 other sources, is writing about its own things: a blog's series, a project's
 releases, a shop's catalogue. No other outlet reports them, so an editor
 would put none of its articles under a news heading, and no news headline
@@ -18,7 +18,7 @@ from digest.models import Article
 
 DOMINANT = 0.5  # a theme is a source's own when this share of its articles come from it
 MIN_POSTS = 3  # fewer posts than this are no stream, just an article or two
-MAX_SHARE = 0.25  # a source carrying more of the day than this is the day's news, not a stream
+MAX_SHARE = 0.5  # a source carrying more of the day than this is the day's news, not a stream
 
 
 def stream_sources(articles: list[Article], themes: list[list[int]]) -> frozenset[str]:
