@@ -36,6 +36,7 @@ LSA_ITERATIONS = 3  # randomized SVD power iterations: 5 cost more, no better on
 LSA_FULL = 0.3  # an article this well described by the day's topics counts fully in them
 MIN_SIMILARITY = 0.13
 BACKGROUND_WEIGHT = 0.5  # the floor rises by this share of the day's median pair
+BACKGROUND_SAMPLE = 100_000
 THEME_MERGE = 0.2  # themes whose centres are this alike share one heading
 MERGE_SIZE = 3  # themes smaller than this are never merged into broader ones
 MAX_EXACT = 3000
@@ -215,6 +216,8 @@ def _average_linkage(views: Views) -> np.ndarray:
     distance = np.clip(1.0 - similarity, 0.0, 2.0, out=similarity)
     np.fill_diagonal(distance, 0.0)
     condensed = squareform(distance, checks=False)
-    floor = MIN_SIMILARITY + BACKGROUND_WEIGHT * (1.0 - float(np.median(condensed)))
+    # The median of an evenly spaced sample: a full copy of millions of pairs costs memory.
+    sample = condensed[:: max(1, len(condensed) // BACKGROUND_SAMPLE)]
+    floor = MIN_SIMILARITY + BACKGROUND_WEIGHT * (1.0 - float(np.median(sample)))
     tree = linkage(condensed, method="average")
     return fcluster(tree, t=1.0 - floor, criterion="distance") - 1
