@@ -121,14 +121,17 @@ class Settings(BaseSettings):
 
     # Subscribers and the web app (unsubscribe, preferences)
     secret_key: SecretStr = SecretStr("")
-    public_url: str = "http://127.0.0.1:8000"
+    # Empty: no public web app; links go to `digest serve` on DIGEST_SERVE_HOST:PORT and
+    # messages mention no web edition.
+    public_url: str = ""
+    archive: Literal["public", "off"] = "public"
     serve_host: str = "127.0.0.1"
     serve_port: int = Field(8000, ge=1, le=65535)
     quiet_day: Literal["skip", "note"] = "skip"
 
     # Grouping (0 = no cap; caps only hide, `preview --format json` lists everything)
-    max_themes: int = Field(0, ge=0)
-    max_articles_per_theme: int = Field(0, ge=0)
+    max_themes: int = Field(10, ge=0)
+    max_articles_per_theme: int = Field(5, ge=0)
     topics: Annotated[dict[str, list[str]], NoDecode] = Field(default_factory=dict)
 
     # Output
@@ -271,6 +274,16 @@ class Settings(BaseSettings):
     def sender_domain(self) -> str:
         """The domain of the From address: Message-IDs, List-Id and the DKIM default."""
         return self.from_address.rpartition("@")[2].strip().lower() or "localhost"
+
+    @property
+    def links_url(self) -> str:
+        """Where subscribers' links point: DIGEST_PUBLIC_URL, else `digest serve`'s address."""
+        return (self.public_url or f"http://{self.serve_host}:{self.serve_port}").rstrip("/")
+
+    @property
+    def web_editions(self) -> bool:
+        """Whether editions are on the web for anyone to read, so messages may link to them."""
+        return bool(self.public_url) and self.archive == "public"
 
     @property
     def template_dirs(self) -> list[Path]:

@@ -7,6 +7,7 @@ tested with values built by hand.
 
 from __future__ import annotations
 
+import secrets
 import zlib
 from datetime import datetime
 
@@ -91,6 +92,11 @@ class Edition(BaseModel):
         return sum(len(t.articles) for t in self.themes)
 
 
+def new_public_id() -> str:
+    """A subscriber's opaque link id: random, so it says nothing about who they are."""
+    return secrets.token_urlsafe(16)
+
+
 class Subscriber(BaseModel):
     """Someone who receives the digest."""
 
@@ -104,6 +110,11 @@ class Subscriber(BaseModel):
     topics_exclude: list[str] = Field(default_factory=list)
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    public_id: str = Field(
+        default_factory=new_public_id,
+        description="Opaque id in the subscriber's links; stored ones come from the database.",
+    )
+    paused_until: datetime | None = Field(None, description="Nothing is sent before this.")
 
 
 class Shard(BaseModel):

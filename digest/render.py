@@ -21,6 +21,7 @@ import jinja2
 
 from digest.config import Settings
 from digest.errors import TemplateError
+from digest.links import PREFERENCES_PAGE, UNSUBSCRIBE_PAGE, anchor, edition_url, subscriber_link
 from digest.models import (
     Article,
     Edition,
@@ -29,7 +30,6 @@ from digest.models import (
     Subscriber,
     Theme,
 )
-from digest.tokens import subscriber_url
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +59,25 @@ class ThemeView:
 
     @classmethod
     def of(cls, theme: Theme) -> ThemeView:
-        return cls(theme.label, theme.lead, theme.more, catch_all=theme.catch_all)
+        """The theme as the caps left it; `omitted` counts the headlines they hid."""
+        hidden = sum(1 for a in theme.articles[1:] if not a.shown and a.duplicate_of is None)
+        return cls(theme.label, theme.lead, theme.more, hidden, theme.catch_all)
+
+    @classmethod
+    def full(cls, theme: Theme) -> ThemeView:
+        """Every headline of the theme, whatever the caps (the web edition)."""
+        reports = [a for a in theme.articles[1:] if a.duplicate_of is None]
+        return cls(theme.label, theme.lead, reports, catch_all=theme.catch_all)
 
     def capped(self, limit: int) -> ThemeView:
         kept = self.more[:limit]
         omitted = self.omitted + len(self.more) - len(kept)
         return ThemeView(self.label, self.lead, kept, omitted, self.catch_all)
+
+
+def headline_count(edition: Edition) -> int:
+    """Every headline of the edition, hidden by a cap or not; folded copies not counted."""
+    return sum(1 for t in edition.themes for a in t.articles if a.duplicate_of is None)
 
 
 class Renderer:
@@ -127,9 +140,12 @@ class Renderer:
 
     def unsubscribe_url(self, subscriber: Subscriber) -> str:
         """The subscriber's signed link, or in a preview without a key a marked placeholder."""
+        return self._link(subscriber, UNSUBSCRIBE_PAGE)
+
+    def _link(self, subscriber: Subscriber, page: str) -> str:
         if self._secret:
-            return subscriber_url(self.settings.public_url, self._secret, subscriber.email)
-        return f"{self.settings.public_url.rstrip('/')}/unsubscribe?token={_PLACEHOLDER_TOKEN}"
+            return subscriber_link(self.settings, self._secret, subscriber.public_id, page)
+        return f"{self.settings.links_url}/{page}?token={_PLACEHOLDER_TOKEN}"
 
     def _context(self, edition: Edition, subscriber: Subscriber, themes: list[ThemeView]) -> dict:
         """Everything the templates see except `themes` and `omitted`, which trimming varies."""
@@ -143,11 +159,16 @@ class Renderer:
             "local_day": edition.window_end.astimezone(tz).date(),
             "date": self._edition_date(edition, subscriber),
             "article_count": sum(1 + len(t.more) for t in themes),
+            # A subscriber's topics narrow the edition they are shown: its count would not be
+            # the web page's, so their link names no number.
+            "headline_total": None if _personal(subscriber) else headline_count(edition),
+            "edition_url": edition_url(self.settings, edition.id),
             "preheader": _one_line(" \u00b7 ".join(leads), 250),
             "from_name": self.settings.from_name,
             "from_address": self.settings.from_address,
             "postal_address": self.postal_address,
             "unsubscribe_url": self.unsubscribe_url(subscriber),
+            "preferences_url": self._link(subscriber, PREFERENCES_PAGE),
             "placeholders": {
                 "unsubscribe": not self._secret,
                 "postal_address": self.preview and not self.postal_address,
@@ -213,10 +234,19 @@ class Renderer:
             raise TemplateError(f"{_where(exc, name)}: {exc}") from None
 
 
+def _personal(subscriber: Subscriber) -> bool:
+    return bool(subscriber.topics_include or subscriber.topics_exclude)
+
+
 def safe_url(url: str) -> str:
     """The URL if it is absolute http(s), else '' so templates show the title unlinked."""
     url = url.strip()
     return url if _SAFE_URL.match(url) else ""
+
+
+def html_environment(settings: Settings) -> jinja2.Environment:
+    """The digest's HTML templates and filters, for pages that share its look (web edition)."""
+    return _environment(jinja2.FileSystemLoader([str(d) for d in settings.template_dirs]), True)
 
 
 def _environment(loader: jinja2.BaseLoader, autoescape: bool) -> jinja2.Environment:
@@ -232,6 +262,7 @@ def _environment(loader: jinja2.BaseLoader, autoescape: bool) -> jinja2.Environm
     env.filters["wrap"] = _wrap
     env.filters["heading"] = _heading
     env.filters["safe_url"] = safe_url
+    env.filters["anchor"] = anchor
     return env
 
 

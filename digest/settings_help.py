@@ -23,8 +23,8 @@ FORMATS: dict[str, tuple[str, str, str]] = {
     "send_at": (r"([01]\d|2[0-3]):[0-5]\d", "use HH:MM on a 24-hour clock", "06:30"),
     "send_deadline": (r"([01]\d|2[0-3]):[0-5]\d", "use HH:MM on a 24-hour clock", "09:00"),
     "public_url": (
-        r"https?://\S+",
-        "use an http:// or https:// address without spaces",
+        r"(https?://[^\s/?#]+(/\S*)?)?",
+        "use an http:// or https:// address without spaces, or leave it empty",
         "https://digest.example.com",
     ),
     "list_unsubscribe_mailto": (

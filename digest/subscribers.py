@@ -34,6 +34,27 @@ MAX_TOPIC_LENGTH = 100
 MAX_NAME_LENGTH = 200
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+# OWASP's CSV injection rule: a spreadsheet runs a cell starting with one of these as a
+# formula, so export quotes it with a leading apostrophe and import takes that off again.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_QUOTE = "'"
+
+
+def neutralise_cell(value: str) -> str:
+    """The cell as export writes it: a would-be formula becomes text in any spreadsheet."""
+    return FORMULA_QUOTE + value if _quoted_on_export(value) else value
+
+
+def restore_cell(value: str) -> str:
+    """The cell as export was given it (the inverse of neutralise_cell)."""
+    if value.startswith(FORMULA_QUOTE) and _quoted_on_export(value[1:]):
+        return value[1:]
+    return value
+
+
+def _quoted_on_export(value: str) -> bool:
+    # Apostrophes already in front are quoted too, so import can tell them from ours.
+    return value.lstrip(FORMULA_QUOTE).startswith(FORMULA_STARTS)
 
 
 def parse_email(value: str) -> str:
@@ -217,7 +238,7 @@ def _cell(columns: tuple[str, ...], cells: list[str], name: str) -> str:
 def _parse_row(columns: tuple[str, ...], cells: list[str], default_timezone: str) -> dict:
     if len(cells) != len(columns):
         raise InvalidField(f"{len(cells)} values but the header names {len(columns)} columns")
-    raw = dict(zip(columns, cells, strict=True))
+    raw = dict(zip(columns, map(restore_cell, cells), strict=True))
     row: dict = {"email": parse_email(raw["email"])}
     parsers = {
         "name": parse_name,
@@ -326,25 +347,30 @@ def upsert(
 
 
 def write_csv(subscribers: Iterable[Subscriber], stream: TextIO) -> int:
-    """Write every field of every subscriber; returns how many were written."""
-    writer = csv.writer(stream, lineterminator="\n")
+    """Write every field of every subscriber; returns how many were written.
+
+    Cells a spreadsheet would run as formulas are quoted (neutralise_cell); read_csv
+    takes the quote off, so export then import gives back exactly what was stored.
+    """
+    # CRLF, as RFC 4180 and spreadsheets write it; it also makes the csv module quote a
+    # cell holding a bare CR, which a "\n" line end leaves unquoted (and unreadable).
+    writer = csv.writer(stream, lineterminator="\r\n")
     writer.writerow(EXPORT_COLUMNS)
     count = 0
     for sub in subscribers:
-        writer.writerow(
-            [
-                sub.email,
-                sub.name,
-                sub.status.value,
-                sub.timezone,
-                "" if sub.delivery_hour is None else sub.delivery_hour,
-                sub.format.value,
-                TOPIC_SEPARATOR.join(sub.topics_include),
-                TOPIC_SEPARATOR.join(sub.topics_exclude),
-                sub.created_at.isoformat() if sub.created_at else "",
-                sub.updated_at.isoformat() if sub.updated_at else "",
-            ]
-        )
+        cells = [
+            sub.email,
+            sub.name,
+            sub.status.value,
+            sub.timezone,
+            "" if sub.delivery_hour is None else sub.delivery_hour,
+            sub.format.value,
+            TOPIC_SEPARATOR.join(sub.topics_include),
+            TOPIC_SEPARATOR.join(sub.topics_exclude),
+            sub.created_at.isoformat() if sub.created_at else "",
+            sub.updated_at.isoformat() if sub.updated_at else "",
+        ]
+        writer.writerow([neutralise_cell(str(cell)) for cell in cells])
         count += 1
     return count
 
@@ -361,6 +387,7 @@ def describe(sub: Subscriber) -> list[tuple[str, str]]:
         ("format", sub.format.value),
         ("topics_include", "; ".join(sub.topics_include) or "(all)"),
         ("topics_exclude", "; ".join(sub.topics_exclude) or "(none)"),
+        ("paused_until", sub.paused_until.isoformat() if sub.paused_until else "(not paused)"),
         ("created_at", sub.created_at.isoformat() if sub.created_at else ""),
         ("updated_at", sub.updated_at.isoformat() if sub.updated_at else ""),
     ]

@@ -31,6 +31,13 @@ from aiosmtpd.controller import Controller
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_FEEDS = REPO / "digest" / "sample_feeds"
 SAMPLE_NOW = "2026-03-19T07:00:00+00:00"
+# The shared data sets (read in place, never copied in): SHARED_DATA if set, else shared/
+# beside the checkout (main, CI) or beside the worktrees' folder.
+_SHARED_CANDIDATES = [REPO.parent / "shared" / "data", REPO.parent.parent / "shared" / "data"]
+SHARED_DATA = Path(
+    os.environ.get("SHARED_DATA")
+    or next((p for p in _SHARED_CANDIDATES if p.is_dir()), _SHARED_CANDIDATES[0])
+)
 POSTGRES_ADMIN_URL = os.environ.get(
     "DIGEST_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
 )

@@ -65,6 +65,56 @@ def test_saving_preferences_never_undoes_an_unsubscribe(any_db: Database) -> Non
     assert any_db.subscribers.update(Subscriber(email="nobody@example.com")) is None
 
 
+def test_a_link_id_finds_its_subscriber_and_never_changes(any_db: Database) -> None:
+    ann = any_db.subscribers.add(Subscriber(email="ann@example.com"))
+    upsert(any_db.subscribers, [{"email": "bob@example.com"}, {"email": "cy@example.com"}])
+    ids = {s.email: s.public_id for s in any_db.subscribers.iter()}
+
+    assert len(set(ids.values())) == 3 and all("@" not in i for i in ids.values())
+    assert any_db.subscribers.by_public_id(ann.public_id) == ann
+    assert any_db.subscribers.by_public_id("no-such-id") is None
+    # Saving preferences from a hand-built model keeps the stored id.
+    any_db.subscribers.update(Subscriber(email="ann@example.com", topics_include=["rail"]))
+    assert any_db.subscribers.get("ann@example.com").public_id == ann.public_id
+
+
+def test_a_paused_subscriber_is_left_out_of_every_active_query_until_the_pause_ends(
+    any_db: Database,
+) -> None:
+    _add(any_db, "ann@example.com", "bob@example.com", "cy@example.com")
+    soon = datetime.now(UTC) + timedelta(days=7)
+    any_db.subscribers.pause("ann@example.com", soon)
+    any_db.subscribers.pause("bob@example.com", datetime.now(UTC) - timedelta(minutes=1))
+    active = SubscriberStatus.active
+
+    assert any_db.subscribers.get("ann@example.com").paused_until == soon
+    assert [s.email for s in any_db.subscribers.iter(active)] == [
+        "bob@example.com",
+        "cy@example.com",
+    ]
+    assert any_db.subscribers.count(active) == 2 and any_db.subscribers.count() == 3
+    assert any_db.ledger.undelivered_count(EDITION) == 2
+    assert any_db.ledger.undelivered_count(EDITION, where=lambda s: True) == 2
+
+    any_db.subscribers.pause("ann@example.com", None)
+    assert any_db.subscribers.count(active) == 3
+    assert any_db.subscribers.pause("nobody@example.com", soon) is None
+
+
+def test_a_status_change_only_from_a_given_status_leaves_others_alone(any_db: Database) -> None:
+    _add(any_db, "ann@example.com", "bob@example.com")
+    any_db.subscribers.set_status("ann@example.com", SubscriberStatus.unsubscribed)
+    any_db.subscribers.set_status("bob@example.com", SubscriberStatus.bounced)
+
+    for email in ("ann@example.com", "bob@example.com"):
+        any_db.subscribers.set_status(
+            email, SubscriberStatus.active, only_from=SubscriberStatus.unsubscribed
+        )
+
+    assert any_db.subscribers.get("ann@example.com").status is SubscriberStatus.active
+    assert any_db.subscribers.get("bob@example.com").status is SubscriberStatus.bounced
+
+
 def test_bulk_upsert_adds_updates_and_keeps_unchanged_rows(any_db: Database) -> None:
     _add(any_db, "ann@example.com", name="Ann")
     before = any_db.subscribers.get("ann@example.com")
@@ -138,6 +188,29 @@ def test_the_first_edition_stored_for_an_id_is_kept(any_db: Database) -> None:
     any_db.editions.save(edition(6))
     any_db.editions.save(edition(7))
     assert any_db.editions.load(EDITION).generated_at == NOW.replace(hour=6)
+
+
+def test_edition_ids_of_one_list_come_newest_first(any_db: Database) -> None:
+    for edition_id in ("digest/2026-03-17", "digest/2026-03-19", "digest/2026-03-18",
+                       "digest_x/2026-03-20", "other/2026-03-21"):  # fmt: skip
+        any_db.editions.save(
+            Edition(
+                id=edition_id,
+                generated_at=NOW,
+                window_start=NOW,
+                window_end=NOW,
+                themes=[],
+                feeds=[],
+            )
+        )
+
+    assert any_db.editions.ids("digest/") == [
+        "digest/2026-03-19",
+        "digest/2026-03-18",
+        "digest/2026-03-17",
+    ]
+    assert any_db.editions.ids("digest/", limit=1) == ["digest/2026-03-19"]
+    assert any_db.editions.ids("dig%/") == []  # the prefix is literal, not a pattern
 
 
 # The ledger

@@ -8,10 +8,10 @@ bench/group.py.
 from __future__ import annotations
 
 import csv
+import importlib
 import json
 import random
 import shutil
-import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -191,7 +191,7 @@ def test_topics_and_caps_come_from_settings(monkeypatch) -> None:
     monkeypatch.setenv("DIGEST_TOPICS", "Health: measles, vaccination; Weather: Storm Edda")
     monkeypatch.setenv("DIGEST_MAX_THEMES", "4")
     options = GroupOptions.from_settings(load_settings(_env_file=None))
-    assert options.max_themes == 4 and options.max_articles_per_theme == 0
+    assert options.max_themes == 4 and options.max_articles_per_theme == 5  # the default
     assert options.topics == (
         Topic("Health", ("measles", "vaccination")),
         Topic("Weather", ("Storm Edda",)),
@@ -234,7 +234,7 @@ def test_hostile_and_empty_titles_do_not_break_grouping() -> None:
 
 
 def test_pooled_path_for_large_days_keeps_every_article(day, monkeypatch) -> None:
-    cluster_module = sys.modules["digest.group.cluster"]
+    cluster_module = importlib.import_module("digest.group.cluster")
     monkeypatch.setattr(cluster_module, "MAX_EXACT", 8)
     themes = group([a for a, _ in day])
     assert sorted(a.key for t in themes for a in t.articles) == sorted(a.key for a, _ in day)

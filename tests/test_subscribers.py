@@ -18,21 +18,13 @@ from support import (
 )
 
 from digest.db import Database
+from digest.db.subscribers import FIELDS
 from digest.logs import subscriber_ref
 from digest.models import Article, DigestError, Edition, Subscriber, SubscriberStatus, Theme
 from digest.personalise import personalise
 from digest.subscribers import EXPORT_COLUMNS, import_csv, read_csv, write_csv
 
-HEADER = [
-    "email",
-    "name",
-    "status",
-    "timezone",
-    "delivery_hour",
-    "format",
-    "topics_include",
-    "topics_exclude",
-]
+HEADER = ["email", *FIELDS]
 
 
 def _big_csv(path: Path, rows: int = 10_000, bad_every: int = 200) -> tuple[dict, dict]:
@@ -223,6 +215,32 @@ def test_line_numbers_count_physical_lines_of_multiline_cells() -> None:
 
     assert [(b.line, b.email) for b in plan.bad] == [(4, "not-an-address")]
     assert plan.rows[0]["name"] == "two lines"  # no line breaks reach the To: header
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        '=HYPERLINK("http://evil.example")',
+        "+cmd|' /C calc'!A0",
+        "@SUM(1+1)",
+        "-2+3",
+        "\tindented",
+        "\rreturn",
+        "'=already quoted",
+        "plain",
+        "a=b",
+    ],
+)
+def test_export_neutralises_formulas_and_import_gives_them_back(db: Database, value: str) -> None:
+    db.subscribers.add(Subscriber(email="ann@example.com", topics_include=[value]))
+    out = io.StringIO()
+    write_csv(db.subscribers.iter(), out)
+
+    (row,) = csv.DictReader(io.StringIO(out.getvalue()))
+    # OWASP: no cell a spreadsheet would run starts with = + - @ tab or CR.
+    assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in row.values())
+    plan = read_csv(io.StringIO(out.getvalue()))
+    assert not plan.bad and plan.rows[0]["topics_include"] == [" ".join(value.split())]
 
 
 def test_cli_add_show_list_and_refusals(tmp_path: Path) -> None:

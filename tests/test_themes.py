@@ -9,14 +9,12 @@ these tests see the same days.
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
-from support import REPO
+from support import REPO, SHARED_DATA
 from test_render import READER, edition, settings
 
 from digest.group import ALSO_TODAY, group
@@ -24,8 +22,7 @@ from digest.models import Article, Subscriber, Theme, edition_json
 from digest.personalise import personalise
 from digest.render import Renderer
 
-# CI has shared/ beside its clone; a worktree elsewhere names it in SHARED_DATA.
-SHARED = Path(os.environ.get("SHARED_DATA") or REPO.parent / "shared" / "data")
+SHARED = SHARED_DATA
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 
 _spec = importlib.util.spec_from_file_location("bench_group", REPO / "bench" / "group.py")
@@ -208,3 +205,60 @@ def test_the_edition_json_marks_the_catch_all_and_gives_every_article_a_story() 
     shown = edition_json(edition(themes))["themes"]
     assert [t["catch_all"] for t in shown] == [True]
     assert all(isinstance(a["story"], int) and a["story"] > 0 for a in shown[0]["articles"])
+
+
+def _article(n: int, title: str, source: str, summary: str = "") -> Article:
+    return Article(
+        key=f"https://example.org/{n}",
+        title=title,
+        url=f"https://example.org/{n}",
+        source=source,
+        feed_url=f"https://{source.split()[0].lower()}.example/feed",
+        published=datetime(2026, 3, 18, 12, tzinfo=UTC) - timedelta(minutes=n),
+        summary=summary,
+    )
+
+
+def test_a_blogs_own_stream_joins_no_news_theme_and_draws_no_news_in() -> None:
+    news = [
+        ("Storm Edda floods coastal towns as rivers burst", "Northern Courier"),
+        ("Storm Edda: rivers burst banks, coastal towns flooded", "Daily Ledger"),
+        ("Insurers brace for Storm Edda flood claims", "Global Wire"),
+        ("Carmaker recalls 40,000 vehicles over faulty airbags", "Global Wire"),
+        ("Airbag fault prompts recall of 40,000 cars", "Daily Ledger"),
+        ("Phone maker to put Intel chip in next tablet", "Tech Daily"),
+        ("Central bank holds rates as inflation eases", "Northern Courier"),
+        ("Inflation eases, central bank keeps rates on hold", "Global Wire"),
+    ]
+    blog = [
+        "Intel Core Ultra 9 285K CPU Review and Benchmarks",
+        "Intel Core Ultra 7 265K CPU Review and Benchmarks",
+        "AMD Ryzen 7 9800X3D CPU Review and Benchmarks",
+        "Best CPUs of 2024: Intel vs AMD Benchmarks",
+        "Intel Core Ultra 5 245K CPU Review and Benchmarks",
+    ]
+    articles = [_article(n, t, s) for n, (t, s) in enumerate(news)]
+    articles += [_article(20 + n, t, "Hardware Bench Blog") for n, t in enumerate(blog)]
+    themes = group(articles)
+
+    for theme in themes:
+        sources = {a.source for a in theme.articles}
+        if not theme.catch_all:
+            assert "Hardware Bench Blog" not in sources, (theme.label, sources)
+    catch_all = next(t for t in themes if t.catch_all)
+    assert {a.title for a in catch_all.articles} >= set(blog)
+    storm = next(t for t in themes if any("Storm Edda" in a.title for a in t.articles))
+    assert not storm.catch_all and len(storm.articles) == 3
+
+
+def test_a_single_news_page_is_no_stream() -> None:
+    titles = [
+        "Storm Edda floods coastal towns as rivers burst",
+        "Insurers brace for Storm Edda flood claims",
+        "Storm Edda leaves thousands without power",
+        "Central bank holds rates as inflation eases",
+        "Inflation eases, central bank keeps rates on hold",
+    ]
+    themes = group([_article(n, t, "World news page") for n, t in enumerate(titles)])
+    named = [t for t in themes if not t.catch_all]
+    assert len(named) == 2, [(t.label, [a.title for a in t.articles]) for t in themes]

@@ -12,12 +12,16 @@ from digest.cli.base import Context, pass_ctx
 @click.option("--port", type=click.IntRange(1, 65535), help="[default: DIGEST_SERVE_PORT].")
 @pass_ctx
 def serve(ctx: Context, host: str | None, port: int | None) -> None:
-    """Run the web app behind DIGEST_PUBLIC_URL: unsubscribe and preferences pages."""
+    """Run the web app behind DIGEST_PUBLIC_URL: web editions, preferences, unsubscribe."""
     from digest.web import serve as run_server
 
     settings = ctx.settings
     run_server(
-        settings, ctx.db.subscribers, host or settings.serve_host, port or settings.serve_port
+        settings,
+        ctx.db.subscribers,
+        ctx.db.editions,
+        host or settings.serve_host,
+        port or settings.serve_port,
     )
 
 

@@ -28,3 +28,14 @@ class EditionRepository:
                 sa.select(editions.c.payload).where(editions.c.id == edition_id)
             ).scalar()
         return Edition.model_validate_json(payload) if payload else None
+
+    def ids(self, prefix: str, limit: int = 100) -> list[str]:
+        """Ids of the stored editions starting with `prefix`, newest date first."""
+        query = (
+            sa.select(editions.c.id)
+            .where(editions.c.id.startswith(prefix, autoescape=True))
+            .order_by(editions.c.id.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).scalars())

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from digest.db._sql import aware, chunks, insert_ignoring_duplicates, now_utc, record
 from digest.db.schema import deliveries, locks, runs, subscribers
-from digest.db.subscribers import SubscriberRepository
+from digest.db.subscribers import SubscriberRepository, with_status
 from digest.errors import LockHeld
 from digest.models import Subscriber
 from digest.states import HAS_EDITION, DeliveryState, RunStatus, SubscriberStatus
@@ -188,10 +188,7 @@ class Ledger:
         query = (
             sa.select(sa.func.count())
             .select_from(subscribers)
-            .where(
-                subscribers.c.status == SubscriberStatus.active.value,
-                subscribers.c.email.not_in(done),
-            )
+            .where(with_status(SubscriberStatus.active), subscribers.c.email.not_in(done))
         )
         with self.engine.connect() as conn:
             return conn.execute(query).scalar_one()

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from digest.models import new_public_id
+
 metadata = sa.MetaData()
 
 subscribers = sa.Table(
@@ -23,6 +25,11 @@ subscribers = sa.Table(
     sa.Column("consecutive_bounces", sa.Integer, nullable=False, server_default="0"),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # Opaque id carried by the subscriber's links instead of the address.
+    sa.Column("public_id", sa.String(32), nullable=False, default=new_public_id),
+    # Nothing is sent before this time: the subscriber paused from their preferences.
+    sa.Column("paused_until", sa.DateTime(timezone=True), nullable=True),
+    sa.UniqueConstraint("public_id", name="uq_subscribers_public_id"),
 )
 
 feeds = sa.Table(

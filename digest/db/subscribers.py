@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
 from enum import StrEnum
 
 import sqlalchemy as sa
@@ -60,7 +61,13 @@ class SubscriberRepository:
         try:
             with self.engine.begin() as conn:
                 conn.execute(
-                    subscribers.insert().values(**_row(sub), created_at=stamp, updated_at=stamp)
+                    subscribers.insert().values(
+                        **_row(sub),
+                        public_id=sub.public_id,
+                        paused_until=sub.paused_until,
+                        created_at=stamp,
+                        updated_at=stamp,
+                    )
                 )
         except IntegrityError:
             raise DigestError(f"{sub.email} is already subscribed") from None
@@ -70,6 +77,14 @@ class SubscriberRepository:
         with self.engine.connect() as conn:
             row = conn.execute(
                 subscribers.select().where(subscribers.c.email == _key(email))
+            ).first()
+        return _from_row(row) if row else None
+
+    def by_public_id(self, public_id: str) -> Subscriber | None:
+        """The subscriber a link's opaque id names, whatever their address is now."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                subscribers.select().where(subscribers.c.public_id == public_id)
             ).first()
         return _from_row(row) if row else None
 
@@ -94,7 +109,7 @@ class SubscriberRepository:
         while True:
             query = subscribers.select().where(subscribers.c.id > last_id)
             if status is not None:
-                query = query.where(subscribers.c.status == status.value)
+                query = query.where(with_status(status))
             query = query.order_by(subscribers.c.id).limit(batch)
             with self.engine.connect() as conn:
                 rows = conn.execute(query).all()
@@ -119,7 +134,7 @@ class SubscriberRepository:
             return sum(1 for sub in self.iter(status) if where(sub))
         query = sa.select(sa.func.count()).select_from(subscribers)
         if status is not None:
-            query = query.where(subscribers.c.status == status.value)
+            query = query.where(with_status(status))
         with self.engine.connect() as conn:
             return conn.execute(query).scalar_one()
 
@@ -153,13 +168,33 @@ class SubscriberRepository:
                     [{"b_email": r["email"], **{f"b_{c}": r[c] for c in FIELDS}} for r in updates],
                 )
 
-    def set_status(self, email: str, status: SubscriberStatus) -> Subscriber | None:
-        """Set the status (a no-op if it already is); None if there is no such subscriber."""
+    def set_status(
+        self,
+        email: str,
+        status: SubscriberStatus,
+        *,
+        only_from: SubscriberStatus | None = None,
+    ) -> Subscriber | None:
+        """Set the status (a no-op if it already is, or if it is not `only_from` when that
+        is given: checked in the same statement, so no change in between is undone);
+        None if there is no such subscriber."""
+        where = [subscribers.c.email == _key(email), subscribers.c.status != status.value]
+        if only_from is not None:
+            where.append(subscribers.c.status == only_from.value)
+        with self.engine.begin() as conn:
+            conn.execute(
+                subscribers.update().where(*where).values(status=status.value, updated_at=now_utc())
+            )
+        return self.get(email)
+
+    def pause(self, email: str, until: datetime | None) -> Subscriber | None:
+        """Store the time before which nothing is sent (None: no pause); None if there is
+        no such subscriber."""
         with self.engine.begin() as conn:
             conn.execute(
                 subscribers.update()
-                .where(subscribers.c.email == _key(email), subscribers.c.status != status.value)
-                .values(status=status.value, updated_at=now_utc())
+                .where(subscribers.c.email == _key(email))
+                .values(paused_until=until, updated_at=now_utc())
             )
         return self.get(email)
 
@@ -187,6 +222,16 @@ class SubscriberRepository:
                     .values(**values, updated_at=now_utc())
                 )
         return self.get(email)
+
+
+def with_status(status: SubscriberStatus) -> sa.ColumnElement[bool]:
+    """Rows with this status; 'active' leaves out subscribers whose pause has not ended,
+    so every query of who receives the digest skips them alike."""
+    clause = subscribers.c.status == status.value
+    if status is SubscriberStatus.active:
+        paused = subscribers.c.paused_until
+        clause = sa.and_(clause, sa.or_(paused.is_(None), paused <= now_utc()))
+    return clause
 
 
 def to_columns(values: Iterable[tuple[str, object]]) -> Columns:
@@ -244,6 +289,8 @@ def _from_row(row: sa.Row) -> Subscriber:
             topics_exclude=_topics(row.topics_exclude),
             created_at=aware(row.created_at),
             updated_at=aware(row.updated_at),
+            public_id=row.public_id,
+            paused_until=aware(row.paused_until),
         )
     except (InvalidField, ValueError, TypeError) as exc:
         why = str(exc).splitlines()[0]

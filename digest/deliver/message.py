@@ -35,6 +35,7 @@ from digest.tokens import make_token
 STANDIN_MARK = "7f3a9c"
 STANDIN_EMAIL = f"standin-{STANDIN_MARK}@standin.invalid"
 STANDIN_NAME = f"Standinname{STANDIN_MARK}"
+STANDIN_ID = f"standin{STANDIN_MARK}"
 
 CRLF = b"\r\n"
 _BREAKS = re.compile(r"[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]+")
@@ -51,7 +52,9 @@ def standin(subscriber: Subscriber) -> Subscriber:
     """The subscriber's preferences under the stand-in address, and name if they have one
     (templates may treat a missing name differently: views are keyed on having one)."""
     name = STANDIN_NAME if subscriber.name else ""
-    return subscriber.model_copy(update={"email": STANDIN_EMAIL, "name": name})
+    return subscriber.model_copy(
+        update={"email": STANDIN_EMAIL, "name": name, "public_id": STANDIN_ID}
+    )
 
 
 def new_message_id(settings: Settings) -> str:
@@ -91,8 +94,8 @@ class Composer:
         if require_secret:
             settings.require_secret_key()
         self.signer = Signer.from_settings(settings)
-        self._standin_token = make_token(self.secret, STANDIN_EMAIL) if self.secret else None
-        base = settings.public_url.rstrip("/")
+        self._standin_token = make_token(self.secret, STANDIN_ID) if self.secret else None
+        base = settings.links_url
         self._unsubscribe_prefix = f"{base}/unsubscribe?token="
         mailto = settings.list_unsubscribe_mailto
         self._mailto = f",{CRLF.decode()} <mailto:{mailto}?subject=unsubscribe>" if mailto else ""
@@ -149,7 +152,7 @@ class Composer:
         """One subscriber's message: the template filled in, then DKIM-signed if configured."""
         address = subscriber.email
         name = one_line(subscriber.name)
-        token = make_token(self.secret, address) if self.secret else "preview"
+        token = make_token(self.secret, subscriber.public_id) if self.secret else "preview"
         values = {
             "h:to": address_header("To", name, address),
             "h:date": b"Date: " + self._now().encode() + CRLF,

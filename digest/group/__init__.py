@@ -14,25 +14,14 @@ put in a fixed order first and every step is seeded.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import numpy as np
-from threadpoolctl import threadpool_limits
+from digest.group.rank import ALSO_TODAY
+from digest.group.topics import Topic
 
-from digest.config import Settings
-from digest.group.cluster import Views, cluster
-from digest.group.dedupe import Item, stories
-from digest.group.embed import embed
-from digest.group.label import Labeller
-from digest.group.rank import ALSO_TODAY, apply_caps, theme_rank
-from digest.group.text import NOISE, words
-from digest.group.topics import Topic, pin
-from digest.group.vectors import article_vectors
-from digest.models import Article, Theme
-
-LABEL_LENGTH = 80
-MIN_WORDS = 3  # fewer telling words than this ("About", "Home", a product name): too thin to place
-MEANING_CHARS = 300  # the headline and the start of its summary say what an article is about
+if TYPE_CHECKING:
+    from digest.config import Settings
+    from digest.models import Article, Theme
 
 __all__ = ["ALSO_TODAY", "GroupOptions", "Topic", "group"]
 
@@ -56,131 +45,13 @@ class GroupOptions:
 
 def group(articles: list[Article], options: GroupOptions | None = None) -> list[Theme]:
     """Themes in rank order (most widely carried first), what relates to nothing last."""
+    # numpy, scipy and scikit-learn load here, not on import: commands that
+    # never group (and importing the pipeline) do not pay for them.
+    from threadpoolctl import threadpool_limits
+
+    from digest.group.draw import draw
+
     # The matrices here are small enough that BLAS threads cost more than they
     # save (measured: 2.8 s on one thread, 3.4 s and twice the CPU on two).
     with threadpool_limits(limits=1, user_api="blas"):
-        return _group(articles, options or GroupOptions())
-
-
-def _group(articles: list[Article], options: GroupOptions) -> list[Theme]:
-    ordered = sorted(articles, key=lambda a: (a.published, a.key, a.source, a.title))
-    pinned, rest = pin(ordered, options.topics)
-    themes = [_theme(name, members) for name, members in pinned]
-    thin = [_thin(a) for a in rest]
-    loose = [a for a, t in zip(rest, thin, strict=True) if t]
-    found: list[Theme] = []
-    for members in _themes([a for a, t in zip(rest, thin, strict=True) if not t]):
-        if len(members) > 1:
-            found.append(Theme(label="", articles=members))
-        else:
-            loose.extend(members)
-    found.sort(key=theme_rank)  # the widest carried themes choose their labels first
-    labeller = Labeller([a.title for a in ordered])
-    position = {a.key: i for i, a in enumerate(ordered)}
-    themes += [t.model_copy(update={"label": _label(labeller, t, position)}) for t in found]
-    themes.sort(key=theme_rank)
-    if loose:
-        loose.sort(key=_newest_first)
-        themes.append(Theme(label=ALSO_TODAY, articles=loose, catch_all=True))
-    return apply_caps(themes, options.max_themes, options.max_articles_per_theme)
-
-
-def _thin(article: Article) -> bool:
-    """Too little text to say what it is about: it joins no theme on the strength of nothing."""
-    return len(words(article.title)) + len(words(article.summary)) < MIN_WORDS
-
-
-def _meaning(articles: list[Article]) -> np.ndarray:
-    texts = [f"{a.title} {a.summary}"[:MEANING_CHARS] for a in articles]
-    # Only the telling words: "the", "to" and "says" pull every headline together.
-    return embed([" ".join(w for w in t.split() if _telling(w)) for t in texts])
-
-
-@lru_cache(maxsize=65536)
-def _telling(word: str) -> bool:
-    return word.lower().strip(_EDGES) not in NOISE
-
-
-_EDGES = ".,:;!?'\"“”‘’()[]*"
-
-
-def _themes(articles: list[Article]) -> list[list[Article]]:
-    """Articles grouped into themes; each inner list holds the theme's articles."""
-    if not articles:
-        return []
-    meaning = _meaning(articles)
-    both, titles = article_vectors(articles)
-    views = Views.of(both, meaning)
-    items = stories(articles, meaning, titles)
-    reports = np.empty(len(articles), dtype=np.int64)
-    for number, item in enumerate(items):
-        reports[list(item.members)] = number
-    labels = cluster(views, reports)
-    by_label: dict[int, list[Item]] = {}
-    for item in items:
-        by_label.setdefault(int(labels[item.first]), []).append(item)
-    return [_fold(articles, theme_items, meaning) for theme_items in by_label.values()]
-
-
-def _fold(articles: list[Article], items: list[Item], meaning: np.ndarray) -> list[Article]:
-    """One theme's articles: lead first, the rest newest first, each story's copies after it.
-
-    The lead is the most substantive report of the main story: carried by the
-    most outlets, with a summary, dated (undated pages are rarely news); among
-    equals, the one closest to the theme's centre (the most typical), then the
-    latest. A story's first article names every other outlet in
-    `also_reported_by`; the copies stay in the list with `duplicate_of` set,
-    for the JSON preview.
-    """
-    firsts = [item.first for item in items]
-    centre = meaning[firsts].mean(axis=0)
-    typical = meaning[firsts] @ centre
-
-    def lead_rank(position: int) -> tuple:
-        item = items[position]
-        first = articles[item.first]
-        sources = len({articles[i].source for i in item.members})
-        substance = (bool(first.summary.strip()), first.dated)
-        return (sources, substance, round(float(typical[position]), 6), first.published)
-
-    lead = items[max(range(len(items)), key=lead_rank)]
-    rest = [i for i in items if i is not lead]
-    rest.sort(key=lambda i: _newest_first(articles[i.first]))
-    out: list[Article] = []
-    for item in [lead, *rest]:
-        first = articles[item.first]
-        others = dict.fromkeys(
-            articles[i].source for i in item.members[1:] if articles[i].source != first.source
-        )
-        # Copies only where something changes: at 20,000 articles copying costs seconds.
-        out.append(
-            first.model_copy(update={"also_reported_by": tuple(others)}) if others else first
-        )
-        out.extend(
-            articles[i].model_copy(update={"duplicate_of": first.key}) for i in item.members[1:]
-        )
-    return out
-
-
-def _theme(label: str, articles: list[Article]) -> Theme:
-    """A pinned topic's theme: its articles' own stories folded."""
-    meaning = _meaning(articles)
-    items = stories(articles, meaning, article_vectors(articles)[1])
-    return Theme(label=label, articles=_fold(articles, items, meaning))
-
-
-def _label(labeller: Labeller, theme: Theme, position: dict[str, int]) -> str:
-    # Every wording counts, copies too: two wordings of one story name it best.
-    titles: dict[str, int] = {}
-    for article in theme.articles:
-        titles.setdefault(" ".join(article.title.lower().split()), position[article.key])
-    reports = list(titles.values())
-    words = labeller.label(reports)
-    if words:
-        return words
-    title = " ".join(theme.lead.title.split())  # no telling words: the lead's title
-    return title if len(title) <= LABEL_LENGTH else title[: LABEL_LENGTH - 1] + "…"
-
-
-def _newest_first(article: Article) -> tuple:
-    return (-article.published.timestamp(), article.key)
+        return draw(articles, options or GroupOptions())

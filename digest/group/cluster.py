@@ -27,14 +27,16 @@ import scipy.sparse as sp
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial.distance import squareform
-from sklearn.decomposition import TruncatedSVD
 from sklearn.preprocessing import normalize
 
 MEANING_WEIGHT = 0.5
 LSA_WEIGHT = 0.8
 LSA_HALF_AT = 200
+LSA_ITERATIONS = 3  # randomized SVD power iterations: 5 cost more, no better on the tuning half
 LSA_FULL = 0.3  # an article this well described by the day's topics counts fully in them
-MIN_SIMILARITY = 0.14
+MIN_SIMILARITY = 0.13
+BACKGROUND_WEIGHT = 0.5  # the floor rises by this share of the day's median pair
+BACKGROUND_SAMPLE = 100_000
 THEME_MERGE = 0.2  # themes whose centres are this alike share one heading
 MERGE_SIZE = 3  # themes smaller than this are never merged into broader ones
 MAX_EXACT = 3000
@@ -166,7 +168,9 @@ def _lsa(words: sp.csr_matrix) -> np.ndarray:
     dimensions = min(MAX_DIMENSIONS, round(n**0.5), n - 1, len(shared) - 1)
     if dimensions < 2:
         return np.zeros((n, 0), dtype=np.float32)
-    svd = TruncatedSVD(dimensions, algorithm="randomized", n_iter=5, random_state=0)
+    from sklearn.decomposition import TruncatedSVD  # only days big enough to need it load it
+
+    svd = TruncatedSVD(dimensions, algorithm="randomized", n_iter=LSA_ITERATIONS, random_state=0)
     with np.errstate(divide="ignore", invalid="ignore"):  # a day of identical texts
         topics = svd.fit_transform(words[:, shared])
     norms = np.linalg.norm(topics, axis=1, keepdims=True)
@@ -211,5 +215,9 @@ def _average_linkage(views: Views) -> np.ndarray:
     similarity = views.similarity(slice(0, m)).astype(np.float64)
     distance = np.clip(1.0 - similarity, 0.0, 2.0, out=similarity)
     np.fill_diagonal(distance, 0.0)
-    tree = linkage(squareform(distance, checks=False), method="average")
-    return fcluster(tree, t=1.0 - MIN_SIMILARITY, criterion="distance") - 1
+    condensed = squareform(distance, checks=False)
+    # The median of an evenly spaced sample: a full copy of millions of pairs costs memory.
+    sample = condensed[:: max(1, len(condensed) // BACKGROUND_SAMPLE)]
+    floor = MIN_SIMILARITY + BACKGROUND_WEIGHT * (1.0 - float(np.median(sample)))
+    tree = linkage(condensed, method="average")
+    return fcluster(tree, t=1.0 - floor, criterion="distance") - 1

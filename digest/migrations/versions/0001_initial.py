@@ -17,7 +17,7 @@ branch_labels = None
 depends_on = None
 
 # Added by later migrations: 0001 creates each table without them.
-LATER = {"feeds": ("listed",)}
+LATER = {"feeds": ("listed",), "subscribers": ("public_id", "paused_until")}
 
 
 def upgrade() -> None:

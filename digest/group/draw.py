@@ -1,0 +1,181 @@
+"""Drawing the day's themes: the steps behind `digest.group.group`, in order.
+
+Operator topics pin their articles first; the rest too thin to place go to
+the catch-all; the others are embedded, folded into stories, clustered into
+themes, cleared of blogs' own streams (streams.py), labelled and ranked.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from digest.group.cluster import Views, cluster
+from digest.group.dedupe import Item, stories
+from digest.group.embed import embed
+from digest.group.label import Labeller
+from digest.group.rank import ALSO_TODAY, apply_caps, theme_rank
+from digest.group.streams import stream_sources
+from digest.group.text import NOISE, words
+from digest.group.topics import pin
+from digest.group.vectors import article_vectors
+from digest.models import Article, Theme
+
+if TYPE_CHECKING:
+    from digest.group import GroupOptions
+
+MIN_WORDS = 2  # fewer telling words than this ("About", "Home", a product name): too thin to place
+MEANING_CHARS = 300  # the headline and the start of its summary say what an article is about
+
+
+def draw(articles: list[Article], options: GroupOptions) -> list[Theme]:
+    """Themes in rank order, the catch-all last, caps applied."""
+    ordered = sorted(articles, key=lambda a: (a.published, a.key, a.source, a.title))
+    pinned, rest = pin(ordered, options.topics)
+    themes = [_theme(name, members) for name, members in pinned]
+    thin = [_thin(a) for a in rest]
+    loose = [a for a, t in zip(rest, thin, strict=True) if t]
+    found: list[Theme] = []
+    drawn, streamed = _themes([a for a, t in zip(rest, thin, strict=True) if not t])
+    loose.extend(streamed)
+    for members in drawn:
+        if len(members) > 1:
+            found.append(Theme(label="", articles=members))
+        else:
+            loose.extend(members)
+    found.sort(key=theme_rank)  # the widest carried themes choose their labels first
+    labeller = Labeller([a.title for a in ordered])
+    position = {a.key: i for i, a in enumerate(ordered)}
+    for theme in found:
+        label = _label(labeller, theme, position)
+        if label:
+            themes.append(theme.model_copy(update={"label": label}))
+        else:  # headlines that share nothing an editor could name are no theme
+            loose.extend(theme.articles)
+    themes.sort(key=theme_rank)
+    if loose:
+        themes.append(Theme(label=ALSO_TODAY, articles=_copies_after(loose), catch_all=True))
+    return apply_caps(themes, options.max_themes, options.max_articles_per_theme)
+
+
+def _thin(article: Article) -> bool:
+    """Too little text to say what it is about: it joins no theme on the strength of nothing."""
+    return len(words(article.title)) + len(words(article.summary)) < MIN_WORDS
+
+
+def _meaning(articles: list[Article]) -> np.ndarray:
+    texts = [f"{a.title} {a.summary}"[:MEANING_CHARS] for a in articles]
+    # Only the telling words: "the", "to" and "says" pull every headline together.
+    return embed([" ".join(w for w in t.split() if _telling(w)) for t in texts])
+
+
+@lru_cache(maxsize=65536)
+def _telling(word: str) -> bool:
+    return word.lower().strip(_EDGES) not in NOISE
+
+
+_EDGES = ".,:;!?'\"“”‘’()[]*"
+
+
+def _themes(articles: list[Article]) -> tuple[list[list[Article]], list[Article]]:
+    """Articles grouped into themes (each inner list a theme's articles), and the
+    articles of sources writing their own stream (streams.py), which join none."""
+    if not articles:
+        return [], []
+    meaning = _meaning(articles)
+    both, titles = article_vectors(articles)
+    views = Views.of(both, meaning)
+    items = stories(articles, meaning, titles)
+    reports = np.empty(len(articles), dtype=np.int64)
+    for number, item in enumerate(items):
+        reports[list(item.members)] = number
+    labels = cluster(views, reports)
+    by_label: dict[int, list[Item]] = {}
+    for item in items:
+        by_label.setdefault(int(labels[item.first]), []).append(item)
+    drawn = [[i for item in theme for i in item.members] for theme in by_label.values()]
+    streams = stream_sources(articles, drawn)
+    if not streams:
+        return [_fold(articles, theme, meaning) for theme in by_label.values()], []
+    news: list[list[Item]] = []
+    streamed: list[Article] = []
+    for theme_items in by_label.values():
+        kept = [i for i in theme_items if articles[i.first].source not in streams]
+        if kept:
+            news.append(kept)
+        for item in theme_items:
+            if articles[item.first].source in streams:
+                streamed.extend(_fold(articles, [item], meaning))
+    return [_fold(articles, theme, meaning) for theme in news], streamed
+
+
+def _fold(articles: list[Article], items: list[Item], meaning: np.ndarray) -> list[Article]:
+    """One theme's articles: lead first, the rest newest first, each story's copies after it.
+
+    The lead is the most substantive report of the main story: carried by the
+    most outlets, with a summary, dated (undated pages are rarely news); among
+    equals, the one closest to the theme's centre (the most typical), then the
+    latest. A story's first article names every other outlet in
+    `also_reported_by`; the copies stay in the list with `duplicate_of` set,
+    for the JSON preview.
+    """
+    firsts = [item.first for item in items]
+    centre = meaning[firsts].mean(axis=0)
+    typical = meaning[firsts] @ centre
+
+    def lead_rank(position: int) -> tuple:
+        item = items[position]
+        first = articles[item.first]
+        sources = len({articles[i].source for i in item.members})
+        substance = (bool(first.summary.strip()), first.dated)
+        return (sources, substance, round(float(typical[position]), 6), first.published)
+
+    lead = items[max(range(len(items)), key=lead_rank)]
+    rest = [i for i in items if i is not lead]
+    rest.sort(key=lambda i: _newest_first(articles[i.first]))
+    out: list[Article] = []
+    for item in [lead, *rest]:
+        first = articles[item.first]
+        others = dict.fromkeys(
+            articles[i].source for i in item.members[1:] if articles[i].source != first.source
+        )
+        # Copies only where something changes: at 20,000 articles copying costs seconds.
+        out.append(
+            first.model_copy(update={"also_reported_by": tuple(others)}) if others else first
+        )
+        out.extend(
+            articles[i].model_copy(update={"duplicate_of": first.key}) for i in item.members[1:]
+        )
+    return out
+
+
+def _theme(label: str, articles: list[Article]) -> Theme:
+    """A pinned topic's theme: its articles' own stories folded."""
+    meaning = _meaning(articles)
+    items = stories(articles, meaning, article_vectors(articles)[1])
+    return Theme(label=label, articles=_fold(articles, items, meaning))
+
+
+def _label(labeller: Labeller, theme: Theme, position: dict[str, int]) -> str:
+    """The theme's label, or '' when its headlines share no run of words worth one."""
+    # Every wording counts, copies too: two wordings of one story name it best.
+    titles: dict[str, int] = {}
+    for article in theme.articles:
+        titles.setdefault(" ".join(article.title.lower().split()), position[article.key])
+    return labeller.label(list(titles.values()))
+
+
+def _copies_after(articles: list[Article]) -> list[Article]:
+    """Newest first, each folded copy right after the report it copies."""
+    firsts = sorted((a for a in articles if a.duplicate_of is None), key=_newest_first)
+    copies: dict[str, list[Article]] = {}
+    for article in articles:
+        if article.duplicate_of is not None:
+            copies.setdefault(article.duplicate_of, []).append(article)
+    return [a for first in firsts for a in (first, *copies.get(first.key, ()))]
+
+
+def _newest_first(article: Article) -> tuple:
+    return (-article.published.timestamp(), article.key)

@@ -1,0 +1,49 @@
+"""One source's own stream: a blog's posts are not news, whatever words they share with it.
+
+A source that fills themes of its own (at least DOMINANT of their articles)
+with at least half of its articles, while carrying at most half of a day with
+other sources, is writing about its own things: a blog's series, a project's
+releases, a shop's catalogue. No other outlet reports them, so an editor
+would put none of its articles under a news heading, and no news headline
+under a heading made of its posts ("Nexus 8 to have Intel chip on board?"
+among ten CPU reviews of one hardware blog). Its articles go to the
+catch-all. A day with one source (a single news page) has no stream.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from digest.models import Article
+
+DOMINANT = 0.5  # a theme is a source's own when this share of its articles come from it
+MIN_POSTS = 3  # fewer posts than this are no stream, just an article or two
+MAX_SHARE = 0.5  # a source carrying more of the day than this is the day's news, not a stream
+
+
+def stream_sources(articles: list[Article], themes: list[list[int]]) -> frozenset[str]:
+    """Sources whose articles on this day are their own stream; `themes` index `articles`."""
+    day = Counter(a.source for a in articles)
+    if len(day) < 2:
+        return frozenset()
+    total = len(articles)
+    found: set[str] = set()
+    while True:  # several blogs' posts in one theme: the largest stream first, then the rest
+        own: Counter[str] = Counter()
+        for members in themes:
+            sources = Counter(articles[i].source for i in members)
+            for known in found:
+                sources.pop(known, None)
+            if sum(sources.values()) < MIN_POSTS:
+                continue
+            source, count = sources.most_common(1)[0]
+            if count >= DOMINANT * sum(sources.values()):
+                own[source] += count
+        new = {
+            s
+            for s, count in own.items()
+            if day[s] >= MIN_POSTS and 2 * count >= day[s] and day[s] <= MAX_SHARE * total
+        } - found
+        if not new:
+            return frozenset(found)
+        found |= new
