@@ -60,7 +60,11 @@ def timed(render, subscribers: list[Subscriber]) -> float:
 
 def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 300
-    settings = Settings(_env_file=None, secret_key="bench", postal_address="1 Example St")  # type: ignore[call-arg]
+    settings = Settings(
+        _env_file=None,
+        secret_key="bench-secret-key-long-enough-to-sign",
+        postal_address="1 Example St",
+    )  # type: ignore[call-arg]
     renderer = Renderer(settings)
     subscribers = [
         Subscriber(email=f"reader{n}@example.com", timezone=("UTC", "Europe/Paris")[n % 2])

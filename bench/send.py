@@ -55,7 +55,7 @@ from digest.deliver.views import Views
 from digest.models import Article, Edition, Subscriber, Theme
 from digest.render import Renderer
 
-SECRET = "bench-secret-key"
+SECRET = "bench-secret-key-long-enough-to-sign"
 WORDS = [
     "government", "minister", "talks", "energy", "market", "storm", "coast", "council",
     "budget", "court", "ruling", "union", "strike", "rail", "port", "trade", "deal", "tariff",

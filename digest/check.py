@@ -7,12 +7,14 @@ every feed) without sending anything, and says what to fix when it fails.
 from __future__ import annotations
 
 import asyncio
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiosmtplib
 
 from digest.collect import check as check_feed_list
-from digest.config import Settings
+from digest.config import ENV_FILE, Settings, unknown_settings
 from digest.db import Database
 from digest.db.feeds import FeedRepository
 from digest.deliver import connect
@@ -30,6 +32,14 @@ class Check:
         mark = "ok  " if self.ok else "FAIL"
         text = f"{mark} {self.name}: {self.detail}"
         return f"{text} -> {self.fix}" if self.fix and not self.ok else text
+
+
+def check_setting_names(env_file: Path = Path(ENV_FILE)) -> list[Check]:
+    """A FAIL per DIGEST_* name that is no setting: a misspelt one silently keeps its default."""
+    return [
+        Check("settings", False, problem, "rename or remove it")
+        for problem in unknown_settings(os.environ, env_file)
+    ]
 
 
 def check_secret(settings: Settings) -> Check:

@@ -7,6 +7,10 @@ an operator never sees a traceback for a typo.
 
 from __future__ import annotations
 
+import logging
+import os
+import re
+from collections.abc import Mapping
 from email.errors import HeaderParseError
 from email.header import decode_header, make_header
 from pathlib import Path
@@ -23,7 +27,16 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from digest import validate
-from digest.errors import ConfigError
+from digest.errors import ConfigError, InvalidField
+from digest.settings_help import (
+    FORMATS,
+    database_url_problem,
+    explain,
+    shown_value,
+    unknown_names,
+)
+
+log = logging.getLogger(__name__)
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 SAMPLE_FEEDS_DIR = PACKAGE_DIR / "sample_feeds"
@@ -35,12 +48,15 @@ DEFAULT_TEMPLATES_DIR = next(
 )
 
 ENV_PREFIX = "DIGEST_"
+ENV_FILE = ".env"
+# Long enough that guessing it is hopeless; `digest secret` makes 43 characters.
+MIN_SECRET_KEY_LENGTH = 32
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
-        env_file=".env",
+        env_file=ENV_FILE,
         env_file_encoding="utf-8",
         extra="ignore",
         validate_default=True,
@@ -53,7 +69,7 @@ class Settings(BaseSettings):
     feeds: Annotated[list[str], NoDecode] = Field(default_factory=list)
     window_hours: float = Field(24, gt=0, le=24 * 31)
     timezone: str = "UTC"
-    list_id: str = Field("digest", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    list_id: str = "digest"
 
     # Collection
     fetch_timeout: float = Field(20, gt=0)
@@ -90,20 +106,24 @@ class Settings(BaseSettings):
     send_backoff_max: float = Field(300, gt=0)
     send_lock_timeout: float = Field(300, gt=0)
     bounce_threshold: int = Field(3, ge=1)
-    list_unsubscribe_mailto: str = Field("", pattern=r"^([^\s@<>,\"]+@[^\s@<>,\"]+)?$")
-    feedback_id: str = Field("", pattern=r"^[\x21-\x7e]*$")
+    list_unsubscribe_mailto: str = ""
+    feedback_id: str = ""
     dkim_key_file: Path | None = None
-    dkim_selector: str = Field("", pattern=r"^([A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*)?$")
-    dkim_domain: str = Field("", pattern=r"^([A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+)?$")
+    dkim_selector: str = ""
+    dkim_domain: str = ""
     dkim_ed25519_key_file: Path | None = None
-    dkim_ed25519_selector: str = Field("", pattern=r"^([A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*)?$")
+    dkim_ed25519_selector: str = ""
     max_message_bytes: int = Field(1_000_000, ge=50_000)
+    # Operator alerts: where they go (empty: warnings in the log and `digest runs` only),
+    # and how many bounces in one run are worth one.
+    alert_to: str = ""
+    alert_bounces: int = Field(10, ge=1)
 
     # Subscribers and the web app (unsubscribe, preferences)
     secret_key: SecretStr = SecretStr("")
     # Empty: no public web app; links go to `digest serve` on DIGEST_SERVE_HOST:PORT and
     # messages mention no web edition.
-    public_url: str = Field("", pattern=r"^(https?://[^\s/?#]+(/\S*)?)?$")
+    public_url: str = ""
     archive: Literal["public", "off"] = "public"
     serve_host: str = "127.0.0.1"
     serve_port: int = Field(8000, ge=1, le=65535)
@@ -119,7 +139,11 @@ class Settings(BaseSettings):
     output_dir: Path = Path("preview")
 
     # Scheduling and operations
-    send_at: str = Field("06:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    send_at: str = "06:30"
+    # Until then `digest schedule` retries a failed collection; then it sends what it has.
+    send_deadline: str = "09:00"
+    # Below this share of recent editions' articles, with feeds failing, a run is an outage.
+    collect_min_share: float = Field(0.25, ge=0, le=1)
     catch_up_hours: float = Field(3, ge=0, le=24)
     log_format: Literal["auto", "text", "json"] = "auto"
     # A test clock for `digest schedule`: start time and speed-up. Never set in production.
@@ -145,10 +169,59 @@ class Settings(BaseSettings):
     def _known_timezone(cls, value: str) -> str:
         return validate.time_zone(value)
 
+    @field_validator("database_url")
+    @classmethod
+    def _usable_database_url(cls, value: str) -> str:
+        database_url_problem(value, Path.cwd())
+        return value
+
+    @field_validator(*FORMATS)
+    @classmethod
+    def _formatted(cls, value: str, info: ValidationInfo) -> str:
+        rule, advice, example = FORMATS[str(info.field_name)]
+        if not re.fullmatch(rule, value):
+            raise ValueError(f"{advice}, e.g. {example}")
+        return value
+
+    @field_validator("send_deadline")
+    @classmethod
+    def _deadline_after_send_time(cls, value: str, info: ValidationInfo) -> str:
+        send_at = info.data.get("send_at")
+        if send_at and value <= send_at:
+            raise ValueError(
+                f"must be later in the day than DIGEST_SEND_AT ({send_at}), "
+                f"e.g. {min(int(send_at[:2]) + 2, 23):02d}:{send_at[3:]}"
+            )
+        return value
+
     @field_validator("from_address")
     @classmethod
     def _valid_from_address(cls, value: str) -> str:
-        return validate.email_address(value)
+        try:
+            return validate.email_address(value)
+        except InvalidField as exc:
+            raise ValueError(f"{exc}, e.g. digest@example.com") from None
+
+    @field_validator("alert_to")
+    @classmethod
+    def _valid_alert_to(cls, value: str) -> str:
+        if not value.strip():
+            return ""
+        try:
+            return validate.email_address(value)
+        except InvalidField as exc:
+            raise ValueError(f"{exc}, e.g. ops@example.com; leave it empty for none") from None
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_secret_key(cls, value: SecretStr) -> SecretStr:
+        length = len(value.get_secret_value())
+        if 0 < length < MIN_SECRET_KEY_LENGTH:
+            raise ValueError(
+                f"is {length} characters long; use at least {MIN_SECRET_KEY_LENGTH}, "
+                "e.g. a key from `digest secret`"
+            )
+        return value
 
     @field_validator("from_name", "subject", "feedback_id", "list_unsubscribe_mailto")
     @classmethod
@@ -159,7 +232,7 @@ class Settings(BaseSettings):
     @classmethod
     def _templates_dir_exists(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_dir():
-            raise ValueError(f"{value} is not a directory")
+            raise ValueError(f"{value} is not a directory; name one, e.g. ./my-templates")
         return value
 
     @field_validator("dkim_key_file", "dkim_ed25519_key_file", mode="before")
@@ -172,7 +245,9 @@ class Settings(BaseSettings):
     @classmethod
     def _dkim_key_readable(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():
-            raise ValueError(f"{value} is not a file; point it at a PEM private key")
+            raise ValueError(
+                f"{value} is not a file; point it at a PEM private key, e.g. /etc/digest/dkim.pem"
+            )
         return value
 
     @field_validator("dkim_selector", "dkim_ed25519_selector")
@@ -182,7 +257,7 @@ class Settings(BaseSettings):
         if info.data.get(key_file) is not None and not value:
             raise ValueError(
                 f"required with {ENV_PREFIX}{key_file.upper()} (the DNS record is "
-                "<selector>._domainkey.<domain>)"
+                "<selector>._domainkey.<domain>), e.g. mail2026"
             )
         if (
             key_file == "dkim_ed25519_key_file"
@@ -291,15 +366,40 @@ _SECRET_FIELDS = {"smtp_password", "secret_key"}
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Read settings, or raise ConfigError naming each bad variable and the fix."""
+    """Read settings, or raise ConfigError naming each bad variable and the fix.
+
+    Unknown DIGEST_* names are logged as warnings first (`digest check` fails on
+    them): a misspelt setting would otherwise silently keep its default.
+    """
+    env_file = overrides.get("_env_file", ENV_FILE)
+    for problem in unknown_settings(os.environ, Path(env_file) if env_file else None):
+        log.warning("%s", problem)
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
             field = str(err["loc"][0]) if err["loc"] else "?"
-            name = ENV_PREFIX + field.upper()
-            message = err["msg"].removeprefix("Value error, ")
-            shown = "" if field in _SECRET_FIELDS else f" (got {err.get('input')!r})"
-            lines.append(f"{name}: {message}{shown}")
+            got = (
+                ""
+                if field in _SECRET_FIELDS
+                else f" (got {shown_value(field, err.get('input'))!r})"
+            )
+            lines.append(f"{ENV_PREFIX + field.upper()}: {_explain(field, err['msg'])}{got}")
         raise ConfigError("\n".join(lines)) from None
+
+
+def setting_names() -> list[str]:
+    """Every DIGEST_* variable the program reads."""
+    return sorted(ENV_PREFIX + name.upper() for name in Settings.model_fields)
+
+
+def _explain(field: str, message: str) -> str:
+    info = Settings.model_fields.get(field)
+    default = None if info is None or isinstance(info.default, SecretStr) else info.default
+    return explain(field, message, default, ENV_PREFIX)
+
+
+def unknown_settings(environ: Mapping[str, str], env_file: Path | None) -> list[str]:
+    """One line per DIGEST_* name, in the environment or the .env file, that is no setting."""
+    return unknown_names(environ, env_file, setting_names(), ENV_PREFIX)

@@ -6,6 +6,7 @@
      ├── InvalidField      one value is wrong (settings, CLI, CSV import, web form); also a
      │                     ValueError, so a settings validator raises it as it is
      ├── LockHeld          another run holds the lock: it is sending this edition (exit 5)
+     ├── CollectionFailed  the feeds are down: nothing stored or sent, a rerun collects (exit 6)
      ├── TemplateError     a template could not be loaded or rendered; names the file and line
      ├── BadToken          a signed link was forged, altered or truncated
      ├── SMTPUnavailable   the SMTP server could not be reached or refused the login
@@ -39,6 +40,16 @@ class InvalidField(DigestError, ValueError):
 
 class LockHeld(DigestError):
     """Another run holds the lock (for example, is sending the same edition)."""
+
+
+class CollectionFailed(DigestError):
+    """The morning's collection failed wholesale (see digest.outage): nothing was stored
+    or sent. `missed` when DIGEST_SEND_DEADLINE has passed with nothing to send."""
+
+    def __init__(self, message: str, reason: str, *, missed: bool = False) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.missed = missed
 
 
 class TemplateError(DigestError):

@@ -6,6 +6,11 @@ while the process was down is caught up at start-up when still inside
 DIGEST_CATCH_UP_HOURS, and logged as missed otherwise. SIGTERM and SIGINT let the
 message in flight finish, then the process exits 0.
 
+When the morning's collection fails wholesale (a feed outage, see digest.job),
+the send function says so and the morning is tried again with backoff (2, 4, 8,
+then every 15 minutes) until DIGEST_SEND_DEADLINE; the attempt at the deadline
+sends what it has, or records a missed morning.
+
 Double sends are impossible by construction, not by timing: every send goes
 through the edition lock and the deliveries table (see digest.deliver.run).
 """
@@ -26,6 +31,7 @@ from zoneinfo import ZoneInfo
 import schedule
 
 from digest.config import Settings
+from digest.errors import CollectionFailed
 from digest.logs import edition_context
 from digest.models import Subscriber
 
@@ -41,8 +47,14 @@ MAX_SLEEP = 30.0
 HEARTBEAT_FILE = Path(".digest-heartbeat")
 HEARTBEAT_MAX_AGE = timedelta(seconds=MAX_SLEEP * 4)
 
-SendFunc = Callable[[datetime, bool], None]
-"""send(now, hourly): build or reuse the edition for `now` and send what is due."""
+# Retries of a morning whose collection failed: the first delay, doubled up to the last.
+RETRY_FIRST = timedelta(minutes=2)
+RETRY_MAX = timedelta(minutes=15)
+
+SendFunc = Callable[[datetime, bool, bool], object]
+"""send(now, hourly, retry): build or reuse the edition for `now` and send what is due
+(`retry`: a further attempt at a morning whose collection failed). CollectionFailed
+says the feeds are down: the morning is tried again unless it is already missed."""
 
 
 class Clock:
@@ -117,6 +129,8 @@ class Scheduler:
         self.stop = threading.Event()
         self.tz = ZoneInfo(settings.timezone)
         self.jobs = schedule.Scheduler()
+        self.retry_at: datetime | None = None
+        self.retry_delay = RETRY_FIRST
 
     def run_forever(self) -> None:
         if self.clock.simulated:
@@ -135,8 +149,11 @@ class Scheduler:
         self.catch_up()
         while not self.stop.is_set():
             self.jobs.run_pending()
+            self._retry_if_due()
             self._beat()
             idle = self.jobs.idle_seconds or 0.0
+            if self.retry_at is not None:
+                idle = min(idle, (self.retry_at - self.clock.now()).total_seconds())
             self.stop.wait(min(MAX_SLEEP, max(0.05, self.clock.real_seconds(idle))))
         log.info("scheduler stopped")
 
@@ -158,14 +175,42 @@ class Scheduler:
                 self.settings.catch_up_hours,
             )
 
-    def _fire(self, hourly: bool) -> None:
+    def _fire(self, hourly: bool, retry: bool = False) -> None:
         if self.stop.is_set():
             return
+        now = self.clock.now()
+        again = False
         try:
-            self.send(self.clock.now(), hourly)
+            self.send(now, hourly, retry)
+        except CollectionFailed as exc:
+            log.warning("%s", exc)
+            again = not exc.missed
         except Exception:
             # One bad morning must not end the process that sends all the others.
             log.exception("scheduled run failed; the next one is still scheduled")
+        if not hourly:
+            self._plan_retry(now, again)
+
+    def _plan_retry(self, now: datetime, again: bool) -> None:
+        """After a daily attempt: another one with backoff, capped at the deadline, or none."""
+        from digest.job import send_deadline
+
+        deadline = send_deadline(now, self.settings)
+        if not again or now >= deadline:
+            self.retry_at, self.retry_delay = None, RETRY_FIRST
+            return
+        self.retry_at = min(now + self.retry_delay, deadline)
+        self.retry_delay = min(self.retry_delay * 2, RETRY_MAX)
+        log.warning(
+            "collection failed: trying the morning again at %s (until DIGEST_SEND_DEADLINE %s)",
+            self.retry_at.isoformat(),
+            self.settings.send_deadline,
+        )
+
+    def _retry_if_due(self) -> None:
+        if self.retry_at is not None and self.clock.now() >= self.retry_at:
+            self.retry_at = None
+            self._fire(hourly=False, retry=True)
 
     def _beat(self) -> None:
         try:
@@ -192,7 +237,9 @@ def for_database(settings: Settings, db: Database) -> Scheduler:
 
     scheduler = Scheduler(
         settings,
-        send=lambda now, hourly: send_due(settings, db, now, hourly=hourly, stop=scheduler.stop),
+        send=lambda now, hourly, retry: send_due(
+            settings, db, now, hourly=hourly, retry=retry, stop=scheduler.stop
+        ),
         is_done=lambda when: edition_sent(settings, db, when),
         clock=Clock(settings.clock_start, settings.clock_speed),
     )
@@ -200,20 +247,27 @@ def for_database(settings: Settings, db: Database) -> Scheduler:
 
 
 def send_due(
-    settings: Settings, db: Database, now: datetime, *, hourly: bool, stop: threading.Event
+    settings: Settings,
+    db: Database,
+    now: datetime,
+    *,
+    hourly: bool,
+    stop: threading.Event,
+    retry: bool = False,
 ) -> RunReport | None:
     """One scheduled send of the edition for `now`, to whoever is due and does not have it.
 
     At DIGEST_SEND_AT: subscribers without a delivery hour of their own. Hourly:
     those whose own hour has come in their time zone. None when nobody is waiting,
-    so idle hours neither build an edition nor record a run.
+    so idle hours neither build an edition nor record a run. Raises CollectionFailed
+    when the feeds are down (`retry`: a further attempt at the same morning).
     """
     from digest.job import EditionDay, run_edition
 
     due = _own_hour_reached(now) if hourly else _no_own_hour
     if not db.ledger.undelivered_count(EditionDay.of(settings, now).id, due):
         return None
-    report = run_edition(settings, db, now=now, due=due, stop=stop)
+    report = run_edition(settings, db, now=now, due=due, stop=stop, retry=retry)
     with edition_context(report.edition_id):
         log.info("%s", report.summary())
     return report

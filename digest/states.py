@@ -55,6 +55,8 @@ class RunStatus(StrEnum):
     partial = "partial"  # some are still without it: run again
     nothing = "nothing"  # no active subscribers
     error = "error"  # stopped by an error
+    failed = "failed"  # the feeds were down: nothing stored or sent (the report says why)
+    interrupted = "interrupted"  # shown for a run killed mid-way, once its lock has lapsed
 
 
 class MailFormat(StrEnum):

@@ -142,7 +142,12 @@ class BadRow:
 
     def __str__(self) -> str:
         shown = f" ({self.email})" if self.email else ""
-        return f"line {self.line}{shown}: {self.reason}"
+        return _printable(f"line {self.line}{shown}: {self.reason}")
+
+
+def _printable(text: str) -> str:
+    """Control characters and line breaks from a cell shown escaped: one bad row, one line."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 @dataclass

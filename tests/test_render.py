@@ -25,7 +25,7 @@ from digest.models import (
 from digest.render import HTML_BUDGET, TEXT_WIDTH, Renderer, TemplateError
 from digest.tokens import read_token
 
-SECRET = "render-test-secret"
+SECRET = "render-test-secret-long-enough-to-sign"
 END = datetime(2026, 3, 19, 7, 0, tzinfo=UTC)
 READER = Subscriber(email="ann@example.com", name="Ann", timezone="Europe/Paris")
 URL_LINE = re.compile(r"^\s*https?://\S+$")

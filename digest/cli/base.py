@@ -26,6 +26,7 @@ EXIT_CONFIG = 2
 EXIT_PARTIAL = 3
 EXIT_NOTHING = 4
 EXIT_RUNNING = 5
+EXIT_OUTAGE = 6
 
 
 class DigestGroup(click.Group):

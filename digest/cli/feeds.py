@@ -16,13 +16,31 @@ def feeds() -> None:
     """Manage the feeds the digest is collected from."""
 
 
+_NO_CHECK = click.option(
+    "--no-check", is_flag=True, help="Add without fetching it first (a feed that is down now)."
+)
+
+
 @feeds.command("add")
 @click.argument("url")
+@_NO_CHECK
 @pass_ctx
-def feeds_add(ctx: Context, url: str) -> None:
-    """Add a feed by URL (or a file path)."""
-    ctx.db.feeds.add(url)
-    click.echo(f"added {url}")
+def feeds_add(ctx: Context, url: str, no_check: bool) -> None:
+    """Add a feed by URL (or a file path), after fetching it once to see what it holds."""
+    if no_check:
+        ctx.db.feeds.add(url)
+        click.echo(f"added {url} (not checked)")
+        return
+    from digest.collect.probe import probe_feed
+
+    found = probe_feed(url, ctx.settings)
+    if not found.ok:
+        raise DigestError(
+            f"not adding {url}: {found.describe()}; add it anyway with `digest feeds add "
+            "--no-check URL`"
+        )
+    ctx.db.feeds.add(url, found.title)
+    click.echo(f"added {url}: {found.describe()}")
 
 
 remove_command(
@@ -61,7 +79,9 @@ def feeds_check(ctx: Context) -> None:
     reports = check(resolve_sources(ctx.settings, store), store, ctx.settings)
     click.echo(f"{'STATUS':<12} {'ARTICLES':>8} {'SECONDS':>8}  FEED")
     for r in reports:
-        status = "ok" if r.ok else ("dead" if r.dead else f"failing x{r.failures}")
+        status = "ok" if r.ok else "dead" if r.dead else f"failing x{r.failures}"
+        if not r.ok and not r.failures:
+            status = "failing"  # a check never counts: no real run has failed yet
         line = f"{status:<12} {r.articles:>8} {r.seconds:>8.2f}  {r.url}"
         click.echo(line if r.ok else f"{line}\n{'':<31}{r.error}")
     failed = sum(not r.ok for r in reports)
@@ -72,19 +92,35 @@ def feeds_check(ctx: Context) -> None:
 
 @feeds.command("import")
 @click.argument("opml_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_NO_CHECK
 @pass_ctx
-def feeds_import(ctx: Context, opml_file: Path) -> None:
-    """Add every feed in an OPML file (nested folders included)."""
+def feeds_import(ctx: Context, opml_file: Path, no_check: bool) -> None:
+    """Add every feed in an OPML file (nested folders included), each checked as `add` does.
+
+    Feeds that cannot be read are left out and named; exits 3 when there are any.
+    """
     from digest.collect.opml import import_opml
+    from digest.collect.probe import probe_feeds
     from digest.errors import OpmlError
 
+    def readable(urls: list[str]) -> dict[str, str | None]:
+        probes = probe_feeds(urls, ctx.settings)
+        return {p.url: None if p.ok else p.describe() for p in probes}
+
     try:
-        added, listed, skipped = import_opml(ctx.db.feeds, opml_file.read_bytes())
+        added, listed, skipped, refused = import_opml(
+            ctx.db.feeds, opml_file.read_bytes(), None if no_check else readable
+        )
     except OpmlError as exc:
         raise DigestError(f"{opml_file}: {exc}") from None
     for url in skipped:
         click.echo(f"skipped {url}: only http(s) feeds are imported", err=True)
-    click.echo(f"imported {added} feeds ({listed} already listed)")
+    for url, why in refused.items():
+        click.echo(f"not added {url}: {why}", err=True)
+    click.echo(f"imported {added} feeds ({listed} already listed, {len(refused)} unreadable)")
+    if refused:
+        click.echo("add unreadable feeds anyway with `digest feeds import --no-check`", err=True)
+        sys.exit(EXIT_PARTIAL)
 
 
 @feeds.command("export")

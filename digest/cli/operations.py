@@ -13,7 +13,13 @@ from digest.cli.base import EXIT_CONFIG, EXIT_ERROR, Context, pass_ctx
 @pass_ctx
 def check(ctx: Context) -> None:
     """Check settings, database, SMTP server (up to login, sends nothing) and every feed."""
-    from digest.check import check_database, check_feeds, check_secret, check_smtp
+    from digest.check import (
+        check_database,
+        check_feeds,
+        check_secret,
+        check_setting_names,
+        check_smtp,
+    )
     from digest.collect.sources import resolve_sources
     from digest.errors import ConfigError
 
@@ -22,18 +28,23 @@ def check(ctx: Context) -> None:
     except ConfigError as exc:
         for line in str(exc).splitlines():
             click.echo(f"FAIL settings: {line}")
+        for name in check_setting_names():
+            click.echo(name.line())
         sys.exit(EXIT_CONFIG)
-    checks = [check_secret(settings)]
+    checks = check_setting_names()
+    names_ok = not checks
+    if names_ok:
+        click.echo("ok   settings: every DIGEST_* value is valid")
+    checks.append(check_secret(settings))
     database, db = check_database(settings)
     checks.append(database)
     checks.append(check_smtp(settings))
     if db is not None:
         checks.extend(check_feeds(settings, db.feeds, resolve_sources(settings, db.feeds)))
-    click.echo("ok   settings: every DIGEST_* value is valid")
     for result in checks:
         click.echo(result.line())
     failed = sum(not c.ok for c in checks)
-    click.echo(f"{len(checks) + 1 - failed} ok, {failed} failed")
+    click.echo(f"{names_ok + sum(c.ok for c in checks)} ok, {failed} failed")
     if failed:
         sys.exit(EXIT_ERROR)
 
@@ -51,19 +62,27 @@ def schedule_command(ctx: Context) -> None:
 @click.option("--limit", default=20, show_default=True, help="How many of the latest runs.")
 @pass_ctx
 def runs(ctx: Context, limit: int) -> None:
-    """List past send runs with their figures, newest first."""
+    """List past send runs with their figures, newest first; below a run, why it failed
+    and the alerts it raised. A run killed mid-way shows as interrupted once its lock
+    has lapsed."""
+    recent = ctx.db.ledger.recent_runs(limit)
     click.echo(
-        f"{'STARTED (UTC)':<19}  {'EDITION':<22} {'SHARD':<5} {'STATUS':<8} "
+        f"{'STARTED (UTC)':<19}  {'EDITION':<22} {'SHARD':<5} {'STATUS':<11} "
         f"{'SENT':>6} {'FAILED':>6} {'SKIPPED':>7} {'BOUNCED':>7} {'MSG/S':>6}"
     )
-    for run in ctx.db.ledger.recent_runs(limit):
+    for run in recent:
         r = run.report
         click.echo(
             f"{run.started_at:%Y-%m-%d %H:%M:%S}  {run.edition_id:<22} "
-            f"{run.shard or '-':<5} {run.status.value:<8} {r.get('sent', 0):>6} "
+            f"{run.shard or '-':<5} {run.status.value:<11} {r.get('sent', 0):>6} "
             f"{r.get('failed', 0):>6} {r.get('skipped', 0):>7} {r.get('bounced', 0):>7} "
             f"{r.get('rate', 0):>6}"
         )
+        notes = [r["reason"]] if r.get("reason") else []
+        if r.get("unusable"):
+            notes.append(f"{r['unusable']} unusable subscriber records skipped (see the log)")
+        for note in [*notes, *r.get("alerts", [])]:
+            click.echo(f"{'':<21}{note}")
 
 
 @click.command()

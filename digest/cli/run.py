@@ -12,6 +12,7 @@ import click
 from digest.cli.base import (
     EXIT_NOTHING,
     EXIT_OK,
+    EXIT_OUTAGE,
     EXIT_PARTIAL,
     EXIT_RUNNING,
     Context,
@@ -53,7 +54,7 @@ def _edition_options(func):
 def run(ctx: Context, now, since, feeds, out, dry_run: bool, shard: str | None) -> None:
     """The daily job: build today's edition and send it to every active subscriber."""
     from digest import job
-    from digest.errors import LockHeld
+    from digest.errors import CollectionFailed, LockHeld
     from digest.models import RunStatus, Shard
 
     part = Shard.parse(shard) if shard else None
@@ -73,6 +74,9 @@ def run(ctx: Context, now, since, feeds, out, dry_run: bool, shard: str | None) 
     except LockHeld as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_RUNNING)
+    except CollectionFailed as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_OUTAGE)
     click.echo(report.summary())
     exits = {RunStatus.done: EXIT_OK, RunStatus.partial: EXIT_PARTIAL}
     sys.exit(exits.get(report.status, EXIT_NOTHING))

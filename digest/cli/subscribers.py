@@ -73,7 +73,7 @@ remove_command(
 def subscribers_list(ctx: Context, status: str | None) -> None:
     """Print every subscriber with their status."""
     wanted = SubscriberStatus(status) if status else None
-    for sub in ctx.db.subscribers.iter(wanted):
+    for sub in ctx.db.subscribers.iter(wanted, unusable=_say_unusable):
         click.echo(f"{sub.email}\t{sub.status.value}\t{sub.name}")
 
 
@@ -147,14 +147,19 @@ def subscribers_export(ctx: Context, path: Path) -> None:
     from digest.subscribers import write_csv
 
     if str(path) == "-":
-        write_csv(ctx.db.subscribers.iter(), sys.stdout)
+        write_csv(ctx.db.subscribers.iter(unusable=_say_unusable), sys.stdout)
         return
     try:
         with path.open("w", encoding="utf-8", newline="") as stream:
-            count = write_csv(ctx.db.subscribers.iter(), stream)
+            count = write_csv(ctx.db.subscribers.iter(unusable=_say_unusable), stream)
     except OSError as exc:
         raise DigestError(f"cannot write {path}: {exc.strerror}") from None
     click.echo(f"exported {count} subscribers to {path}")
+
+
+def _say_unusable(_record_id: int, _email: str, why: str) -> None:
+    """A stored record that cannot be used is named on stderr, never silently left out."""
+    click.echo(f"skipped {why}", err=True)
 
 
 COMMANDS = (subscribers,)

@@ -42,16 +42,33 @@ class _Result:
 
 
 def collect(
-    sources: list[str], start: datetime, end: datetime, store: FeedRepository, settings: Settings
+    sources: list[str],
+    start: datetime,
+    end: datetime,
+    store: FeedRepository,
+    settings: Settings,
+    *,
+    count_health: bool = True,
 ) -> Collection:
-    """Articles published in (start, end] from all sources, each once, newest first."""
-    results = asyncio.run(_fetch_all(sources, store, settings, conditional=True))
+    """Articles published in (start, end] from all sources, each once, newest first.
+
+    `count_health=False` (previews, dry runs) reports failures without moving any
+    feed toward dead: only real runs count.
+    """
+    results = asyncio.run(
+        _fetch_all(sources, store, settings, conditional=True, count_health=count_health)
+    )
     return _assemble(results, start, end, store)
 
 
 def check(sources: list[str], store: FeedRepository, settings: Settings) -> list[FeedReport]:
-    """Fetch and parse every feed afresh (no conditional GET); `articles` counts its entries."""
-    results = asyncio.run(_fetch_all(sources, store, settings, conditional=False))
+    """Fetch and parse every feed afresh (no conditional GET); `articles` counts its entries.
+
+    A check never counts toward a feed's health.
+    """
+    results = asyncio.run(
+        _fetch_all(sources, store, settings, conditional=False, count_health=False)
+    )
     for result in results:
         if result.parsed is not None:
             result.report.articles = len(result.parsed.entries)
@@ -59,7 +76,12 @@ def check(sources: list[str], store: FeedRepository, settings: Settings) -> list
 
 
 async def _fetch_all(
-    sources: list[str], store: FeedRepository, settings: Settings, *, conditional: bool
+    sources: list[str],
+    store: FeedRepository,
+    settings: Settings,
+    *,
+    conditional: bool,
+    count_health: bool,
 ) -> list[_Result]:
     sources = list(dict.fromkeys(sources))
     validators = store.validators(sources) if conditional else {}
@@ -76,7 +98,7 @@ async def _fetch_all(
             )
     finally:
         pool.close()
-    failures = store.record_outcomes(r.outcome for r in results)
+    failures = store.record_outcomes((r.outcome for r in results), count_health=count_health)
     for result in results:
         report = result.report
         report.failures = failures.get(report.url, 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import TYPE_CHECKING
@@ -57,16 +58,23 @@ def write_opml(feeds: list[tuple[str, str]], title: str = "digest feeds") -> byt
     return etree.tostring(opml, xml_declaration=True, encoding="utf-8", pretty_print=True)
 
 
-def import_opml(feeds: FeedRepository, content: bytes) -> tuple[int, int, list[str]]:
+def import_opml(
+    feeds: FeedRepository,
+    content: bytes,
+    readable: Callable[[list[str]], dict[str, str | None]] | None = None,
+) -> tuple[int, int, list[str], dict[str, str]]:
     """List every http(s) feed of an OPML file not listed yet.
 
-    Returns (added, already listed, skipped non-http sources); raises OpmlError.
+    `readable(urls)` says, per new feed, why it cannot be read (None: it can); those
+    are refused. Returns (added, already listed, skipped non-http sources, refused
+    with their reasons); raises OpmlError.
     """
     found, skipped = read_opml(content)
     known = set(feeds.urls())
-    added = 0
-    for url, title in found:
-        if url not in known:
+    new = [(url, title) for url, title in found if url not in known]
+    problems = readable([url for url, _ in new]) if readable and new else {}
+    refused = {url: why for url, why in problems.items() if why}
+    for url, title in new:
+        if url not in refused:
             feeds.add(url, title)
-            added += 1
-    return added, len(found) - added, skipped
+    return len(new) - len(refused), len(found) - len(new), skipped, refused

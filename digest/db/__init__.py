@@ -15,6 +15,7 @@ is tested. The schema is created on first use of an empty database.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -25,6 +26,8 @@ from digest.db.feeds import FeedRepository
 from digest.db.ledger import Ledger
 from digest.db.subscribers import SubscriberRepository
 from digest.errors import DigestError
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -123,7 +126,12 @@ def make_engine(url: str) -> sa.Engine:
     if url.startswith("sqlite"):
         path = sa.engine.make_url(url).database
         if path and path != ":memory:":
-            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(path).expanduser().parent
+            if not folder.exists():
+                # Settings refuse a missing directory outside the working tree
+                # (config.database_url_problem); one inside it is made, and said so.
+                log.info("creating the directory %s for the database", folder)
+                folder.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, connect_args={"timeout": 30})
 
         @sa.event.listens_for(engine, "connect")

@@ -81,10 +81,14 @@ class FeedRepository:
             rows = conn.execute(query).all()
         return [record(FeedHealth, r) for r in rows]
 
-    def record_outcomes(self, outcomes: Iterable[FeedOutcome]) -> dict[str, int]:
+    def record_outcomes(
+        self, outcomes: Iterable[FeedOutcome], *, count_health: bool = True
+    ) -> dict[str, int]:
         """Remember each feed's health, validators and entries in one transaction.
 
-        Returns each feed's consecutive failures after this run.
+        With `count_health=False` (previews, dry runs, checks) health is left as it
+        is and only the validators and entries are kept. Returns each feed's
+        consecutive failures after this run.
         """
         stamp = now_utc()
         failures: dict[str, int] = {}
@@ -100,15 +104,15 @@ class FeedRepository:
                         )
                     )
                 count = row.consecutive_failures if row is not None else 0
-                values: dict = {"last_error": out.error}
-                if out.error is None:
+                values: dict = {}
+                if count_health and out.error is None:
                     count = 0
-                    values.update(last_success=stamp, consecutive_failures=0)
+                    values.update(last_error=None, last_success=stamp, consecutive_failures=0)
                     if out.title:
                         values["title"] = out.title[:500]
-                else:
+                elif count_health:
                     count += 1
-                    values["consecutive_failures"] = count
+                    values.update(last_error=out.error, consecutive_failures=count)
                 if out.entries_json is not None:
                     # Validators are only worth sending while the entries they vouch for exist.
                     values.update(etag=out.etag, last_modified=out.last_modified)
@@ -121,7 +125,8 @@ class FeedRepository:
                             updated_at=stamp,
                         )
                     )
-                conn.execute(feeds.update().where(feeds.c.url == out.url).values(**values))
+                if values:
+                    conn.execute(feeds.update().where(feeds.c.url == out.url).values(**values))
                 failures[out.url] = count
         return failures
 

@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import partial
 
 import sqlalchemy as sa
@@ -277,20 +277,78 @@ class Ledger:
                 .values(finished_at=now_utc(), status=status.value, report=json.dumps(report))
             )
 
+    def note_run(self, run_id: int, notes: list[str]) -> None:
+        """Keep notes (the alerts a run raised) with its report, for `digest runs`."""
+        with self.engine.begin() as conn:
+            stored = conn.execute(sa.select(runs.c.report).where(runs.c.id == run_id)).scalar()
+            report = json.loads(stored or "{}")
+            report["alerts"] = [*report.get("alerts", []), *notes]
+            conn.execute(runs.update().where(runs.c.id == run_id).values(report=json.dumps(report)))
+
+    # Alerts: at most one of each kind a day, however many runs and workers raise it.
+
+    def claim_alert(self, kind: str, day: date) -> bool:
+        """True for the first claim of `kind` on `day`: a lock kept for two days."""
+        try:
+            self.acquire_lock(_alert_lock(kind, day), "alerts", ALERT_CLAIM_SECONDS)
+        except LockHeld:
+            return False
+        return True
+
+    def release_alert(self, kind: str, day: date) -> None:
+        self.release_lock(_alert_lock(kind, day), "alerts")
+
     def recent_runs(self, limit: int = 20) -> list[RunRow]:
-        """The latest send runs, newest first."""
-        return self._runs(runs.select().order_by(runs.c.id.desc()).limit(limit))
+        """The latest send runs, newest first, as `digest runs` shows them: a run still
+        marked running whose lock has lapsed (or was taken over) was killed, and is
+        shown as interrupted."""
+        return self._runs(runs.select().order_by(runs.c.id.desc()).limit(limit), shown=True)
 
     def runs_of(self, edition_id: str) -> list[RunRow]:
         """Every run of an edition, oldest first."""
         return self._runs(runs.select().where(runs.c.edition_id == edition_id).order_by(runs.c.id))
 
-    def _runs(self, query: sa.Select) -> list[RunRow]:
+    def _runs(self, query: sa.Select, *, shown: bool = False) -> list[RunRow]:
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
+            live = sa.select(locks.c.name, locks.c.acquired_at).where(
+                locks.c.expires_at >= now_utc()
+            )
+            held = {name: aware(acquired) for name, acquired in conn.execute(live)} if shown else {}
         return [
-            record(RunRow, r, status=RunStatus(r.status), report=json.loads(r.report)) for r in rows
+            record(
+                RunRow,
+                r,
+                status=_shown_status(r, held) if shown else RunStatus(r.status),
+                report=json.loads(r.report),
+            )
+            for r in rows
         ]
+
+
+ALERT_CLAIM_SECONDS = 2 * 24 * 3600
+
+
+def send_lock(edition_id: str, shard: object | None = None) -> str:
+    """The name of the lock a run of this edition (and shard) holds while sending."""
+    return f"send {edition_id}" + (f" shard {shard}" if shard else "")
+
+
+def _alert_lock(kind: str, day: date) -> str:
+    return f"alert {kind} {day.isoformat()}"
+
+
+def _shown_status(row: sa.Row, held: dict[str, datetime | None]) -> RunStatus:
+    """A run still marked running whose send lock has lapsed, or was taken by a later run,
+    was killed: it is shown as interrupted."""
+    status = RunStatus(row.status)
+    if status is not RunStatus.running:
+        return status
+    acquired = held.get(send_lock(row.edition_id, row.shard))
+    started = aware(row.started_at)
+    if acquired is None or (started is not None and acquired > started):
+        return RunStatus.interrupted
+    return status
 
 
 # Built once: recording an outcome is on the path of every message sent.

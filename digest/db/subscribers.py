@@ -9,6 +9,7 @@ old list, say) is decided by the caller, not here.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from enum import StrEnum
@@ -16,10 +17,16 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from digest import validate
 from digest.db._sql import aware, chunks, now_utc
 from digest.db.schema import subscribers
-from digest.errors import DigestError
+from digest.errors import DigestError, InvalidField
 from digest.models import MailFormat, Subscriber, SubscriberStatus
+
+log = logging.getLogger(__name__)
+
+# Told about each stored record that cannot be used: (record id, address, why).
+OnUnusable = Callable[[int, str, str], None]
 
 # A subscriber's fields besides the address, as CSV columns and the table's columns.
 FIELDS = (
@@ -87,9 +94,17 @@ class SubscriberRepository:
         return result.rowcount > 0
 
     def iter(
-        self, status: SubscriberStatus | None = None, batch: int = 1000
+        self,
+        status: SubscriberStatus | None = None,
+        batch: int = 1000,
+        unusable: OnUnusable | None = None,
     ) -> Iterator[Subscriber]:
-        """Stream subscribers in id order, a batch at a time, so memory stays flat."""
+        """Stream subscribers in id order, a batch at a time, so memory stays flat.
+
+        A stored record that cannot be used (an unknown time zone, broken topics) is
+        left out and handed to `unusable` (by default: logged at debug level), so one
+        bad row never stops a run.
+        """
         last_id = 0
         while True:
             query = subscribers.select().where(subscribers.c.id > last_id)
@@ -101,7 +116,12 @@ class SubscriberRepository:
             if not rows:
                 return
             for row in rows:
-                yield _from_row(row)
+                try:
+                    sub = _from_row(row)
+                except UnusableRecord as exc:
+                    (unusable or _log_unusable)(row.id, row.email, str(exc))
+                    continue
+                yield sub
             last_id = rows[-1].id
 
     def count(
@@ -243,18 +263,48 @@ def _row(sub: Subscriber) -> Columns:
     }
 
 
+class UnusableRecord(DigestError):
+    """A stored subscriber row that breaks the rules user input is held to."""
+
+
+def _log_unusable(record_id: int, _email: str, why: str) -> None:
+    log.debug("subscriber record #%d cannot be used: %s", record_id, why)
+
+
 def _from_row(row: sa.Row) -> Subscriber:
-    return Subscriber(
-        email=row.email,
-        name=row.name,
-        status=SubscriberStatus(row.status),
-        timezone=row.timezone,
-        delivery_hour=row.delivery_hour,
-        format=MailFormat(row.format),
-        topics_include=json.loads(row.topics_include),
-        topics_exclude=json.loads(row.topics_exclude),
-        created_at=aware(row.created_at),
-        updated_at=aware(row.updated_at),
-        public_id=row.public_id,
-        paused_until=aware(row.paused_until),
-    )
+    """The row as a Subscriber, checked as strictly as user input (the database may have
+    been edited by hand, or by an older version): UnusableRecord says what is wrong."""
+    try:
+        hour = row.delivery_hour
+        if hour is not None and not 0 <= hour <= 23:
+            raise InvalidField(f"delivery hour {hour} is not from 0 to 23")
+        return Subscriber(
+            email=row.email,
+            name=row.name,
+            status=SubscriberStatus(row.status),
+            timezone=validate.time_zone(row.timezone),
+            delivery_hour=hour,
+            format=MailFormat(row.format),
+            topics_include=_topics(row.topics_include),
+            topics_exclude=_topics(row.topics_exclude),
+            created_at=aware(row.created_at),
+            updated_at=aware(row.updated_at),
+            public_id=row.public_id,
+            paused_until=aware(row.paused_until),
+        )
+    except (InvalidField, ValueError, TypeError) as exc:
+        why = str(exc).splitlines()[0]
+        raise UnusableRecord(
+            f"subscriber record #{row.id}: {why}; fix it (`digest subscribers import` "
+            "updates a row) or remove it"
+        ) from None
+
+
+def _topics(stored: str) -> list[str]:
+    try:
+        topics = json.loads(stored)
+    except ValueError:
+        raise InvalidField(f"stored topics {stored[:40]!r} are not a JSON list") from None
+    if not isinstance(topics, list) or not all(isinstance(t, str) for t in topics):
+        raise InvalidField(f"stored topics {stored[:40]!r} are not a list of words")
+    return topics

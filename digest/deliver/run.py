@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 
 from digest.config import Settings
 from digest.db import Database
-from digest.db.ledger import Outcome, OutcomeWriter
+from digest.db.ledger import Outcome, OutcomeWriter, send_lock
 from digest.deliver.message import Composer, needs_smtputf8, new_message_id
 from digest.deliver.sender import Outgoing, Sender, Verdict
 from digest.deliver.views import Views
@@ -61,7 +61,9 @@ class RunReport:
     bounced: int = 0  # marked bounced in this run
     uncertain: int = 0  # sent, but the server never answered: not sent again
     undelivered: int = 0  # active subscribers still without the edition
+    unusable: int = 0  # records that cannot be used (e.g. an unknown time zone): skipped
     elapsed: float = 0.0
+    run_id: int = 0  # its row in the runs table
 
     @property
     def rate(self) -> float:
@@ -85,15 +87,11 @@ class RunReport:
                 if self.status is RunStatus.nothing
                 else f"{self.undelivered} of {self.subscribers} active subscribers without it"
             )
+            + (f"; {self.unusable} unusable records skipped" if self.unusable else "")
         )
 
     def as_dict(self) -> dict:
         return {**asdict(self), "rate": round(self.rate, 1), "status": self.status.value}
-
-
-def send_lock(edition_id: str, shard: Shard | None = None) -> str:
-    """The name of the lock a run of this edition (and shard) holds while sending."""
-    return f"send {edition_id}" + (f" shard {shard}" if shard else "")
 
 
 def lock_owner() -> str:
@@ -232,7 +230,9 @@ async def _send_edition(
         ledger.acquire_lock(lock, owner, settings.send_lock_timeout)
     except LockHeld as exc:
         raise LockHeld(f"edition {edition.id} is already being sent: {exc}") from None
-    run_id = ledger.start_run(edition.id, str(audience.shard) if audience.shard else None)
+    run_id = report.run_id = ledger.start_run(
+        edition.id, str(audience.shard) if audience.shard else None
+    )
     status = RunStatus.error
     try:
         report.subscribers = db.subscribers.count(SubscriberStatus.active, audience.where)
@@ -254,6 +254,8 @@ async def _send_edition(
             )
         ledger.reset_bounces(edition.id)
         report.undelivered = ledger.undelivered_count(edition.id, audience.where)
+        if audience.where is None:  # counted in SQL, unusable records included
+            report.undelivered = max(0, report.undelivered - report.unusable)
         status = report.status
     finally:
         report.elapsed = time.perf_counter() - began
@@ -272,8 +274,15 @@ async def _submit_all(
     audience: _Audience,
 ) -> None:
     """Stream the audience in batches; record intent per batch, then queue each."""
+
+    def unusable(record_id: int, email: str, why: str) -> None:
+        if audience.shard is None or email in audience.shard:
+            recorder.report.unusable += 1
+            log.warning("skipping a subscriber: %s", why)
+
     batch: list[Subscriber] = []
-    for subscriber in db.subscribers.iter(SubscriberStatus.active, batch=SEND_BATCH):
+    active = db.subscribers.iter(SubscriberStatus.active, batch=SEND_BATCH, unusable=unusable)
+    for subscriber in active:
         if not audience.wants(subscriber):
             continue
         batch.append(subscriber)
