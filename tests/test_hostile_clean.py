@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from support import FeedServer, MailSink, digest_env, invoke
 
 from digest.collect import collect
 from digest.collect.clean import TITLE_LIMIT, clean_title, source_name, summarise
@@ -170,3 +171,33 @@ def test_a_comment_flood_feed_is_collected_with_its_neighbours(
     broken = articles["https://surrogates.example/1"]
     assert broken.title.startswith("Broken title long") and len(broken.title) <= TITLE_LIMIT
     assert broken.summary == "Broken text"
+
+
+def test_a_nine_megabyte_title_never_makes_a_big_message(
+    tmp_path: Path, feed_server: FeedServer, smtp_sink: MailSink
+) -> None:
+    """Issue 16: a 9 MB title made every message 9 MB, and the relay refused them all."""
+    title = "Huge " * 1_800_000  # 9 MB, under the 10 MB feed cap
+    (feed_server.root / "huge.xml").write_text(
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+        "<title>Huge</title><link>https://huge.example/</link>"
+        f"<item><title>{title}</title><link>https://huge.example/1</link>"
+        "<pubDate>Thu, 19 Mar 2026 06:00:00 +0000</pubDate><description>Big.</description>"
+        "</item><item><title>Harbour bridge reopens</title><link>https://huge.example/2</link>"
+        "<pubDate>Thu, 19 Mar 2026 05:00:00 +0000</pubDate></item></channel></rss>",
+        encoding="utf-8",
+    )
+    env = digest_env(tmp_path, DIGEST_FEEDS=feed_server.url("huge.xml"), **smtp_sink.env())
+    for address, form in (("ann@example.com", "html"), ("bob@example.com", "text")):
+        added = invoke(["subscribers", "add", address, "--format", form], env, tmp_path)
+        assert added.returncode == 0, added.stderr
+
+    run = invoke(["run", "--now", "2026-03-19T07:00:00+00:00"], env, tmp_path)
+
+    assert run.returncode == 0, run.stderr
+    assert len(smtp_sink.envelopes) == 2
+    for _, raw in smtp_sink.envelopes:
+        assert len(raw) < 200_000, f"a message of {len(raw):,} bytes"
+    for message in smtp_sink.messages:
+        text = message.get_body(("plain",)).get_content()
+        assert "Harbour bridge reopens" in text and "Huge Huge" in text
