@@ -75,6 +75,24 @@ def test_labels_are_two_to_six_words_all_from_the_themes_headlines_and_unique(dr
             assert not missing, (name, theme.label, missing, [a.title for a in theme.articles])
 
 
+# Words seen ending or opening weak labels ("Canada Enhances", "Coming To More
+# Countries", "Banks focus"): verbs and small words leave a label hanging.
+_HANGING_WORDS = (
+    "enhances coming focus end unveils weds hiring directed recognise miss moved told "
+    "alleged rising amid amidst of to for in on at by with from and or the a an"
+)
+_HANGING = set(_HANGING_WORDS.split())
+
+
+def test_no_label_starts_or_ends_on_a_verb_or_small_word(drawn) -> None:
+    for name, themes in drawn.items():
+        for theme in themes:
+            if theme.catch_all:
+                continue
+            words = [w.lower() for w in _WORD.findall(theme.label)]
+            assert words[0] not in _HANGING and words[-1] not in _HANGING, (name, theme.label)
+
+
 def test_the_seed_day_draws_about_the_eight_themes_an_editor_would(drawn) -> None:
     themes = drawn["seed day"]
     named = [t for t in themes if not t.catch_all]

@@ -6,7 +6,9 @@ rare it is across the day (class-based TF-IDF), so "Landmine" beats "says".
 The label is the best run of 2 to 6 words of one headline: the run holding
 the most score for the fewest words that carry none, starting and ending on a
 telling word, shown as the headline wrote it ("Landmine Treaty", "Trump and
-Putin"). Every word of a label is therefore found in a headline of its theme.
+Putin"); never starting or ending on a headline verb or small word
+("Canada Enhances", "Coming To More Countries"). Every word of a label is
+therefore found in a headline of its theme.
 With no such run, the two best words are put side by side. Labels are unique
 within an edition: a label already taken gives way to the next best.
 """
@@ -24,18 +26,56 @@ MAX_WORDS = 6
 SPAN_HEADLINES = 20  # headlines searched for a run: the theme's most widely carried
 IDLE_COST = 0.5  # a word carrying no score costs this share of the best word's score
 LENGTH_COST = 0.6  # and every telling word beyond two costs this share: short labels read best
-LEAD_SHARE = 0.1  # a word of the lead headline alone counts as this much of a shared one
+LEAD_SHARE = 0.1  # a word of the headline alone counts as this much of a shared one
 
 # Words headlines use about anything: never a label's first or last word.
 _GENERIC_WORDS = (
     "amid amidst after over against ahead among as via despite first second third last "
-    "latest top big major full more most next day days week weeks year years month time "
+    "latest big major full more most next day days week weeks year years month time "
     "today tonight people man woman told tells tell calls make makes made take takes took "
-    "get gets set sets move moves plan plans step steps way things know need could would "
-    "will may might can just still now back bold ongoing rising growing global crucial "
-    "turning point new old good bad best worst small high low vs taking making getting"
+    "get gets set sets move moves plans step steps way things know need could would "
+    "will may might can just still now bold ongoing rising growing global crucial "
+    "turning new old good bad best worst small high low vs taking making getting"
 )
 GENERIC = frozenset(_GENERIC_WORDS.split())
+
+# Words that leave a label hanging ("Canada Enhances", "Coming To More Countries",
+# "Banks focus"): a label neither starts nor ends on one. Verbs in every form;
+# verbs that are also headline nouns ("Ban Bossy", "Trump's Cuts") only as
+# -ed and -ing; past forms and small words as written.
+_VERBS = (
+    "add announce ask beat begin boost bring buy come decline deny direct "
+    "distinguish draw end enhance expect face file find focus give go grow help hire join "
+    "keep kill leave let lift lose miss move push raise reach recognise recognize "
+    "reject remain reveal seek sell send slam stop struggle sue take threaten tie try "
+    "unite unveil urge want warn wed weigh"
+)
+_NOUN_VERBS = (
+    "back ban call claim close cut debut delay drop fall forecast gain hike hit hold hope "
+    "launch lead look offer plan play point post release rise show sink slip soar start "
+    "strike support surge talk target top trade turn update vote win"
+)
+_AS_WRITTEN = (
+    "began begun brought bought came drew fell found gave gone grew held kept led left "
+    "lost rose sank sent shown sold struck taken took won like than to of for in on at "
+    "by with from into about as is are was were be been has have had not no"
+)
+
+
+def _inflected(base: str) -> set[str]:
+    """-ed and -ing forms, with a short word's last consonant doubled too (ban, banned)."""
+    root = base[:-1] if base.endswith("e") else base
+    forms = {root + "ed", root + "ing", base + "d"}
+    if len(base) <= 4 and base[-2] in "aeiou" and base[-1] not in "aeiouwy":
+        forms |= {base + base[-1] + "ed", base + base[-1] + "ing"}
+    return forms
+
+
+HANGING = frozenset(
+    {f for b in _VERBS.split() for f in {b, b + "s", b + "es", *_inflected(b)}}
+    | {f for b in _NOUN_VERBS.split() for f in _inflected(b)}
+    | set(_AS_WRITTEN.split())
+)
 _SEGMENT = re.compile(r"\s[-–—|]\s|[:;|()\[\]\"“”?!]|,\s|\.\s")
 _TOKEN = re.compile(r"[^\W_]+(?:[.'’&-][^\W_]+)*(?:['’]s)?")
 
@@ -95,11 +135,15 @@ class Labeller:
             for segment in _SEGMENT.split(self._texts[index]):
                 tokens = _TOKEN.findall(segment)
                 keys = [_key(t) for t in tokens]
+                firm = [
+                    _telling(k, weight) and not _hanging(t)
+                    for k, t in zip(keys, tokens, strict=True)
+                ]
                 for start in range(len(tokens)):
-                    if not _telling(keys[start], weight):
+                    if not firm[start]:
                         continue
                     for end in range(start + MIN_WORDS, min(start + MAX_WORDS, len(tokens)) + 1):
-                        if not _telling(keys[end - 1], weight):
+                        if not firm[end - 1]:
                             continue
                         run = keys[start:end]
                         scored = set(run) & weight.keys()
@@ -123,7 +167,8 @@ class Labeller:
 
     def _pairs(self, reports: list[int], ranked: list[str]) -> list[tuple[float, str]]:
         """Two telling words side by side, as a headline spells them: the fallback."""
-        spelled = [s for s in (self._spelling(term, reports) for term in ranked[:4]) if s]
+        spelled = [self._spelling(term, reports) for term in ranked]
+        spelled = [s for s in spelled if s and not _hanging(s)][:4]
         out = []
         for i, first in enumerate(spelled):
             for second in spelled[i + 1 :]:
@@ -148,6 +193,11 @@ def _key(token: str) -> str:
 
 def _telling(key: str, weight: dict[str, float]) -> bool:
     return key in weight and key not in NOISE
+
+
+def _hanging(token: str) -> bool:
+    lowered = token.lower()
+    return lowered in HANGING or lowered.endswith(("n't", "n’t"))
 
 
 def _capitals(text: str) -> int:
