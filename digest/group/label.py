@@ -44,8 +44,9 @@ GENERIC = frozenset(_GENERIC_WORDS.split())
 # verbs that are also headline nouns ("Ban Bossy", "Trump's Cuts") only as
 # -ed and -ing; past forms and small words as written.
 _VERBS = (
-    "add announce ask beat begin boost bring buy come decline deny direct "
-    "distinguish draw end enhance expect face file find focus give go grow help hire join "
+    "accept add agree announce approve ask beat begin boost bring buy come confirm decline "
+    "deny direct distinguish draw end enhance expect face file find focus give go grow "
+    "help hire join "
     "keep kill leave let lift lose miss move push raise reach recognise recognize "
     "reject remain reveal seek sell send slam stop struggle sue take threaten tie try "
     "unite unveil urge want warn wed weigh"
