@@ -6,14 +6,13 @@ Helpers (the sink, spawning `digest`, its environment) are in support.py.
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 
 import pytest
-from support import POSTGRES_ADMIN_URL, FeedServer, MailSink, free_port, serving
+from support import POSTGRES_ADMIN_URL, FeedServer, MailSink, free_port, http_serving, serving
 
 from digest.db import Database
 
@@ -36,15 +35,8 @@ def feed_server(tmp_path: Path) -> Iterator[FeedServer]:
     """A real HTTP server on loopback serving the files in a temp directory."""
     root = tmp_path / "www"
     root.mkdir()
-    handler = partial(_QuietHandler, directory=str(root))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with http_serving(partial(_QuietHandler, directory=str(root))) as server:  # type: ignore[arg-type]
         yield FeedServer(root=root, base_url=f"http://127.0.0.1:{server.server_port}")
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):

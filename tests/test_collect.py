@@ -16,6 +16,7 @@ import brotli
 import pytest
 import sqlalchemy as sa
 from alembic import command
+from support import http_serving
 
 from digest.collect import collect
 from digest.collect.clean import clean_title, summarise
@@ -108,17 +109,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def web() -> Iterator[WebServer]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.daemon_threads = True
-    state = WebServer(base_url=f"http://127.0.0.1:{server.server_port}")
-    server.web = state  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with http_serving(_Handler) as server:
+        state = WebServer(base_url=f"http://127.0.0.1:{server.server_port}")
+        server.web = state  # type: ignore[attr-defined]
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def serve(body: bytes, content_type: str = "application/rss+xml", **headers: str) -> Behaviour:

@@ -9,17 +9,16 @@ from __future__ import annotations
 import gzip
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import brotli
 import pytest
-from support import digest_env
+from support import digest_env, http_serving
 
 from digest.collect import collect, netguard
 from digest.config import Settings, load_settings
@@ -66,16 +65,9 @@ def _serve() -> Iterator[Site]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    site = Site(port=server.server_port)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with http_serving(Handler) as server:
+        site = Site(port=server.server_port)
         yield site
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture
