@@ -18,6 +18,7 @@ from support import REPO, SHARED_DATA
 from test_render import READER, edition, settings
 
 from digest.group import ALSO_TODAY, group
+from digest.group.label import Labeller
 from digest.models import Article, Subscriber, Theme, edition_json
 from digest.personalise import personalise
 from digest.render import Renderer
@@ -280,3 +281,49 @@ def test_a_single_news_page_is_no_stream() -> None:
     themes = group([_article(n, t, "World news page") for n, t in enumerate(titles)])
     named = [t for t in themes if not t.catch_all]
     assert len(named) == 2, [(t.label, [a.title for a in t.articles]) for t in themes]
+
+
+@pytest.mark.parametrize(
+    ("headlines", "label"),
+    [
+        # A spelling in capitals gives way to the usual one.
+        (
+            [
+                "LENA DUNHAM APOLOGIZES FOR JOKE",
+                "Lena Dunham apologizes on Twitter",
+                "Lena Dunham joke draws criticism",
+            ],
+            "Lena Dunham apologizes for joke",
+        ),
+        # "iOS" keeps its case at the head of a label.
+        (["iOS 7.1 released for iPhones", "Apple ships iOS 7.1 to iPads"], "iOS 7.1"),
+        # A verb of one headline names nothing; joining words are free.
+        (
+            [
+                "Canada Enhances Arctic Defense Amid U.S. Tensions",
+                "King Charles Extends Support to Canada Amid Rising Tensions",
+            ],
+            "Canada Amid Rising Tensions",
+        ),
+    ],
+)
+def test_labels_read_as_an_editor_would_write_them(headlines: list[str], label: str) -> None:
+    labeller = Labeller([*headlines, "Unrelated weather news", "Stocks close higher"])
+    assert labeller.label(list(range(len(headlines)))) == label
+
+
+@pytest.mark.parametrize(
+    ("headlines", "not_at_the_edge"),
+    [
+        (["Men's Wearhouse to Buy Jos. A. Bank", "Men's Wearhouse and Jos. A. Bank"], "jos"),
+        (["Crude Oil Weekly 3/10/14", "Crude Oil Weekly 3/10/14 edition"], "14"),
+        (["Sbarro files Chapter 11 bankruptcy", "Sbarro in Chapter 11 bankruptcy again"], "11"),
+    ],
+)
+def test_no_label_starts_or_ends_inside_an_abbreviation_a_date_or_a_phrase(
+    headlines: list[str], not_at_the_edge: str
+) -> None:
+    label = Labeller([*headlines, "Unrelated weather news"]).label(list(range(len(headlines))))
+    words = label.lower().split()
+    assert len(words) >= 2, label
+    assert not_at_the_edge not in (words[0], words[-1]), label

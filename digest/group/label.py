@@ -7,10 +7,15 @@ The label is the best run of 2 to 6 words of one headline: the run holding
 the most score for the fewest words that carry none, starting and ending on a
 telling word, shown as the headline wrote it ("Landmine Treaty", "Trump and
 Putin"); never starting or ending on a headline verb or small word
-("Canada Enhances", "Coming To More Countries"). Every word of a label is
-therefore found in a headline of its theme.
-With no such run, the two best words are put side by side. Labels are unique
-within an edition: a label already taken gives way to the next best.
+("Canada Enhances", "Coming To More Countries"), nor inside a date, a figure
+or an abbreviation ("3/10/14", "37%", "Jos. A. Bank"). A verb of one headline
+adds nothing inside a label ("Canada Enhances Arctic"); joining words are free
+("Trump and Putin", "Canada Amid Rising Tensions"). A spelling in capitals
+gives way to the headlines' usual one ("Lena Dunham", not "LENA DUNHAM"), and
+"iOS" keeps its case. Every word of a label is therefore found in a headline
+of its theme. With no such run, the two best words are put side by side, in
+the headline's order. Labels are unique within an edition: a label already
+taken gives way to the next best.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import math
 import re
 from collections import Counter
 
-from digest.group.text import NOISE, SYNONYMS, stem, words
+from digest.group.text import FUNCTION_WORDS, NOISE, SYNONYMS, stem, words
 
 MIN_WORDS = 2
 MAX_WORDS = 6
@@ -35,9 +40,14 @@ _GENERIC_WORDS = (
     "today tonight people man woman told tells tell calls make makes made take takes took "
     "get gets set sets move moves plans step steps way things know need could would "
     "will may might can just still now bold ongoing rising growing global crucial "
-    "turning new old good bad best worst small high low vs taking making getting"
+    "turning new old good bad best worst small high low vs taking making getting "
+    "january february march april june july august september october november december "
+    "monday tuesday wednesday thursday friday saturday sunday"
 )
 GENERIC = frozenset(_GENERIC_WORDS.split())
+
+# Small words that join names ("Trump and Putin", "Canada amid tensions"): free inside a label.
+_JOINING = FUNCTION_WORDS | {"amid", "amidst", "despite", "ahead", "vs"}
 
 # Words that leave a label hanging ("Canada Enhances", "Coming To More Countries",
 # "Banks focus"): a label neither starts nor ends on one. Verbs in every form;
@@ -77,8 +87,10 @@ HANGING = frozenset(
     | {f for b in _NOUN_VERBS.split() for f in _inflected(b)}
     | set(_AS_WRITTEN.split())
 )
-_SEGMENT = re.compile(r"\s[-–—|]\s|[:;|()\[\]\"“”?!]|,\s|\.\s")
-_TOKEN = re.compile(r"[^\W_]+(?:[.'’&-][^\W_]+)*(?:['’]s)?")
+_SEGMENT = re.compile(r"(\s[-–—|]\s|[:;|()\[\]\"“”?!]|,\s|\.\s)")
+# "3/10/14", "EUR/USD" and "37%" are one token each: no label starts or ends inside one.
+_TOKEN = re.compile(r"[^\W_]+(?:[.'’&/-][^\W_]+)*(?:['’]s|%)?")
+_ABBREVIATION = re.compile(r"[A-Z][a-z]{0,2}")  # "Jos." in "Jos. A. Bank": no label ends there
 
 
 class Labeller:
@@ -99,21 +111,34 @@ class Labeller:
         Unique among the labels this labeller has given; '' when the headlines
         hold no telling word at all.
         """
-        weight = self._weights(reports)
+        weight, shared = self._weights(reports)
         if not weight:
             return ""
-        candidates = self._runs(reports[:SPAN_HEADLINES], weight)
+        candidates = self._runs(reports[:SPAN_HEADLINES], weight, shared)
         ranked = sorted(weight, key=lambda s: (-weight[s], s))
         candidates.extend(self._pairs(reports[:SPAN_HEADLINES], ranked))
         for _, text in sorted(candidates, key=lambda c: (-c[0], len(c[1]), c[1])):
             key = text.lower()
             if key not in self._taken:
                 self._taken.add(key)
-                return text
+                return self._unshouted(text, reports) if text.isupper() else text
         return ""
 
-    def _weights(self, reports: list[int]) -> dict[str, float]:
-        """Each telling word's score: how many headlines share it beyond one, times its rarity.
+    def _unshouted(self, text: str, reports: list[int]) -> str:
+        """A label in capitals ("LENA DUNHAM") as the other headlines spell its words,
+        else in lower case; short words stay as they are (NASA, FBI)."""
+        out = []
+        for token in text.split():
+            spelled = self._spelling(_key(token), reports, shouted=False)
+            if not spelled:
+                small = token.lower() in FUNCTION_WORDS or len(token) > 4
+                spelled = token.lower() if small else token
+            out.append(spelled)
+        return " ".join(out)
+
+    def _weights(self, reports: list[int]) -> tuple[dict[str, float], frozenset[str]]:
+        """Each telling word's score: how many headlines share it beyond one, times its
+        rarity; and the words shared by two headlines or more.
 
         The lead's own words get a little score too, so a theme whose headlines
         share one word or none is still named from its main story.
@@ -122,69 +147,111 @@ class Labeller:
         for index in reports:
             counts.update(self._stems[index])
         lead = self._stems[reports[0]]
-        return {
+        weight = {
             t: (c - 1 + LEAD_SHARE * (t in lead)) * math.log(1 + self._n / self._df[t])
             for t, c in counts.items()
             if t not in GENERIC and (c > 1 or t in lead)
         }
+        return weight, frozenset(t for t, c in counts.items() if c > 1)
 
-    def _runs(self, reports: list[int], weight: dict[str, float]) -> list[tuple[float, str]]:
+    def _runs(
+        self, reports: list[int], weight: dict[str, float], shared: frozenset[str]
+    ) -> list[tuple[float, str]]:
         """(score, text) of every run of words in these headlines worth a label."""
         best = max(weight.values())
         out: dict[str, tuple[float, str]] = {}
         for index in reports:
-            for segment in _SEGMENT.split(self._texts[index]):
-                tokens = _TOKEN.findall(segment)
-                keys = [_key(t) for t in tokens]
-                firm = [
-                    _telling(k, weight) and not _hanging(t)
-                    for k, t in zip(keys, tokens, strict=True)
-                ]
+            for tokens, keys, firm in _phrases(self._texts[index], weight):
                 for start in range(len(tokens)):
-                    if not firm[start]:
+                    # A number opens a label only where it opens its phrase: "10 Things",
+                    # never "11 Bankruptcy" out of "Chapter 11 Bankruptcy".
+                    if not firm[start] or (start and tokens[start].isdigit()):
                         continue
                     for end in range(start + MIN_WORDS, min(start + MAX_WORDS, len(tokens)) + 1):
                         if not firm[end - 1]:
                             continue
-                        run = keys[start:end]
-                        scored = set(run) & weight.keys()
-                        # Small words between names ("Trump and Putin") are free.
-                        idle = sum(k not in weight and k not in NOISE for k in run)
-                        length = sum(k not in NOISE for k in run)
-                        if len(scored) < 2 and (idle or length > 1):
-                            continue  # one telling word padded out: "Takes Bold Step"
-                        score = sum(weight[k] for k in scored) - best * (
-                            IDLE_COST * idle + LENGTH_COST * max(0, length - MIN_WORDS)
-                        )
+                        score = _score(tokens[start:end], keys[start:end], weight, shared, best)
+                        if score is None:
+                            continue
                         text = " ".join(tokens[start:end]).strip("'’")
-                        text = text[:-2] if text.endswith(("'s", "’s")) else text
-                        text = text[0].upper() + text[1:]
+                        text = _capitalised(text[:-2] if text.endswith(("'s", "’s")) else text)
                         known = out.get(text.lower())
-                        # The same run written several ways: the most capitalised spelling.
-                        spelled = sum(c.isupper() for c in text)
-                        if known is None or (score, spelled) > (known[0], _capitals(known[1])):
+                        # The same run written several ways: the most capitalised
+                        # spelling that is not shouted ("Lena Dunham", not "LENA DUNHAM").
+                        if known is None or (score, _spelled(text)) > (
+                            known[0],
+                            _spelled(known[1]),
+                        ):
                             out[text.lower()] = (score, text)
         return list(out.values())
 
     def _pairs(self, reports: list[int], ranked: list[str]) -> list[tuple[float, str]]:
-        """Two telling words side by side, as a headline spells them: the fallback."""
-        spelled = [self._spelling(term, reports) for term in ranked]
-        spelled = [s for s in spelled if s and not _hanging(s)][:4]
+        """Two telling words side by side, as a headline spells and orders them: the fallback."""
+        spelled = [(t, self._spelling(t, reports)) for t in ranked]
+        # A number alone names nothing ("11 2" from "March 11, 2014, 2:02 am").
+        spelled = [(t, s) for t, s in spelled if s and not _hanging(s) and not s.isdigit()][:4]
         out = []
-        for i, first in enumerate(spelled):
-            for second in spelled[i + 1 :]:
-                out.append((-1.0 - i, f"{first} {second}"))
+        for i, (first_term, first) in enumerate(spelled):
+            for second_term, second in spelled[i + 1 :]:
+                if self._order(reports, second_term, first_term):
+                    first, second = second, first
+                out.append((-1.0 - i, _capitalised(f"{first} {second}")))
         return out
 
-    def _spelling(self, term: str, reports: list[int]) -> str:
+    def _order(self, reports: list[int], one: str, other: str) -> bool:
+        """Whether the first headline holding both terms puts `one` before `other`."""
+        for index in reports:
+            terms = [term for term, _ in words(self._texts[index])]
+            if one in terms and other in terms:
+                return terms.index(one) < terms.index(other)
+        return False
+
+    def _spelling(self, term: str, reports: list[int], shouted: bool = True) -> str:
+        """The theme's usual spelling of a term; `shouted=False` skips those in capitals."""
         seen: Counter[str] = Counter()
         for index in reports:
             for found, surface in words(self._texts[index]):
-                if found == term:
+                if found == term and (shouted or not surface.isupper()):
                     seen[surface] += 1
         if not seen:
             return ""
         return max(seen.items(), key=lambda kv: (kv[1], not kv[0].islower(), kv[0]))[0]
+
+
+def _phrases(text: str, weight: dict[str, float]) -> list[tuple[list[str], list[str], list[bool]]]:
+    """Each phrase of a headline (between punctuation) as its tokens, their keys, and
+    whether a label may start or end on each."""
+    out = []
+    parts = _SEGMENT.split(text)
+    for segment, after in zip(parts[::2], [*parts[1::2], ""], strict=True):
+        tokens = _TOKEN.findall(segment)
+        keys = [_key(t) for t in tokens]
+        firm = [_telling(k, weight) and not _hanging(t) for k, t in zip(keys, tokens, strict=True)]
+        if tokens and after.startswith(".") and _ABBREVIATION.fullmatch(tokens[-1]):
+            firm[-1] = False
+        out.append((tokens, keys, firm))
+    return out
+
+
+def _score(
+    tokens: list[str],
+    keys: list[str],
+    weight: dict[str, float],
+    shared: frozenset[str],
+    best: float,
+) -> float | None:
+    """A run's score: its telling words' weight, less a cost per idle word and per word
+    beyond two; None for one telling word padded out ("Takes Bold Step")."""
+    # A verb of one headline names nothing: "Canada Enhances Arctic".
+    verbs = {k for k, t in zip(keys, tokens, strict=True) if k not in shared and _hanging(t)}
+    scored = (set(keys) - verbs) & weight.keys()
+    # "says" or "report" inside a label costs, as any word naming nothing.
+    idle = sum((k not in weight or k in verbs) and k not in _JOINING for k in keys)
+    length = sum(k not in _JOINING for k in keys)
+    if len(scored) < 2 and (idle or length > 1):
+        return None
+    cost = IDLE_COST * idle + LENGTH_COST * max(0, length - MIN_WORDS)
+    return sum(weight[k] for k in scored) - best * cost
 
 
 def _key(token: str) -> str:
@@ -201,5 +268,12 @@ def _hanging(token: str) -> bool:
     return lowered in HANGING or lowered.endswith(("n't", "n’t"))
 
 
-def _capitals(text: str) -> int:
-    return sum(c.isupper() for c in text)
+def _spelled(text: str) -> tuple[bool, int]:
+    """Rank of a spelling: not all capitals first, then the most capitals."""
+    return (not text.isupper(), sum(c.isupper() for c in text))
+
+
+def _capitalised(text: str) -> str:
+    """First letter upper-cased, unless the first word is cased inside ("iOS", "eBay")."""
+    first = text.split(" ", 1)[0]
+    return text if any(c.isupper() for c in first[1:]) else text[0].upper() + text[1:]

@@ -32,8 +32,11 @@ SYNONYMS = {
 }
 _PHRASES = {k: v for k, v in SYNONYMS.items() if " " in k}
 
+# Small words that join others ("Trump and Putin"): free inside a label.
+FUNCTION_WORDS = ENGLISH_STOP_WORDS
+
 # Words that say nothing about which story a headline tells.
-NOISE = ENGLISH_STOP_WORDS | {
+NOISE = FUNCTION_WORDS | {
     "update",
     "new",
     "says",
