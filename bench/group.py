@@ -195,7 +195,8 @@ def quiet_f1(day: list[tuple[Article, str]]) -> float:
 def score(name: str, data: list[tuple[Article, str]], quiet: bool = False) -> float:
     articles = [a for a, _ in data]
     gold = [g for _, g in data]
-    found = partition(group(articles))
+    themes = group(articles)
+    found = partition(themes)
     if quiet:
         plain = partition(words_only(articles))
         return (
@@ -218,7 +219,21 @@ def score(name: str, data: list[tuple[Article, str]], quiet: bool = False) -> fl
         ari = adjusted_rand_score(gold, predicted)
         print(f"  {method:32s} {p:6.3f} {r:6.3f} {f:6.3f} {ari:6.3f}")
         f1 = f if method == "digest.group" else f1
+    share, themed = on_topic(themes, dict(zip((a.key for a in articles), gold, strict=True)))
+    print(f"  on topic: {share:.1%} of {themed} themed articles are on their theme's main story")
     return f1
+
+
+def on_topic(themes, gold: dict[str, str]) -> tuple[float, int]:
+    """Share of the articles in named themes whose story is their theme's most common one."""
+    on, themed = 0, 0
+    for theme in themes:
+        if theme.catch_all:
+            continue
+        stories = Counter(gold[a.key] for a in theme.articles)
+        on += stories.most_common(1)[0][1]
+        themed += len(theme.articles)
+    return (on / themed if themed else 1.0), themed
 
 
 def mixed(data: list[tuple[Article, str]], feeds: list[tuple[Article, str]]) -> None:
