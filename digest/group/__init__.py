@@ -3,13 +3,13 @@
 `group(articles, options)` is the one entry point. The steps, each in its own
 module: operator topics pin matching articles (topics.py); each article gets
 a meaning vector from a model shipped in a package, or from the operator's own
-model2vec folder (embed.py); copies and
-rewordings of one event become one story listing every outlet (dedupe.py);
-stories are clustered into themes (cluster.py), labelled (label.py) and
-ranked, with the caps marking what is rendered (rank.py). Articles with too
-little text to place, and those close to nothing else, go to the last,
-catch-all section. The same input always gives the same themes: articles are
-put in a fixed order first and every step is seeded.
+model2vec folder (embed.py); copies and rewordings of one event become one
+story listing every outlet (dedupe.py); stories are clustered into themes
+(cluster.py), labelled (label.py) and ranked, with the caps marking what is
+rendered (rank.py). Articles with too little text to place, and those close
+to nothing else, go to the last, catch-all section. The same input always
+gives the same themes: articles are put in a fixed order first and every step
+is seeded.
 """
 
 from __future__ import annotations
