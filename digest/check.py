@@ -1,7 +1,8 @@
 """`digest check`: is everything the morning run needs in place?
 
 Each check reaches the real thing (the database, the SMTP server up to login,
-every feed) without sending anything, and says what to fix when it fails.
+the grouping model, every feed) without sending anything, and says what to fix
+when it fails.
 """
 
 from __future__ import annotations
@@ -48,6 +49,16 @@ def check_secret(settings: Settings) -> Check:
     except ConfigError as exc:
         return Check("secret key", False, str(exc))
     return Check("secret key", True, "DIGEST_SECRET_KEY is set")
+
+
+def check_embedding_model(settings: Settings) -> Check:
+    """Load grouping's model as a run would: a corrupt DIGEST_EMBEDDING_MODEL fails here."""
+    from digest.group.embed import describe  # numpy and the model: loaded only for this check
+
+    try:
+        return Check("embedding model", True, describe(settings.embedding_model))
+    except DigestError as exc:
+        return Check("embedding model", False, str(exc))
 
 
 def check_database(settings: Settings) -> tuple[Check, Database | None]:

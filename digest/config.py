@@ -28,6 +28,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from digest import validate
 from digest.errors import ConfigError, InvalidField
+from digest.group import MODEL_FILES, MODEL_FIX
 from digest.settings_help import (
     FORMATS,
     database_url_problem,
@@ -133,6 +134,8 @@ class Settings(BaseSettings):
     max_themes: int = Field(10, ge=0)
     max_articles_per_theme: int = Field(5, ge=0)
     topics: Annotated[dict[str, list[str]], NoDecode] = Field(default_factory=dict)
+    # The operator's own model2vec folder for articles' meaning; empty: the bundled model.
+    embedding_model: Path | None = None
 
     # Output
     templates_dir: Path | None = None
@@ -235,10 +238,26 @@ class Settings(BaseSettings):
             raise ValueError(f"{value} is not a directory; name one, e.g. ./my-templates")
         return value
 
-    @field_validator("dkim_key_file", "dkim_ed25519_key_file", mode="before")
+    @field_validator("embedding_model")
+    @classmethod
+    def _model2vec_folder(cls, value: Path | None) -> Path | None:
+        """Checked when settings load, so a wrong path stops every command at once,
+        not the morning run; the files' contents are read (and checked) by grouping
+        and `digest check`."""
+        if value is None:
+            return None
+        value = value.expanduser().resolve()
+        if not value.is_dir():
+            raise ValueError(f"{value} is not a folder; {MODEL_FIX}")
+        missing = [name for name in MODEL_FILES if not (value / name).is_file()]
+        if missing:
+            raise ValueError(f"{value} has no {' and no '.join(missing)}; {MODEL_FIX}")
+        return value
+
+    @field_validator("dkim_key_file", "dkim_ed25519_key_file", "embedding_model", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
-        """An empty DIGEST_DKIM_KEY_FILE= (as in .env.example) means no DKIM."""
+        """An empty path (as in .env.example) means none: no DKIM, the bundled model."""
         return None if value == "" else value
 
     @field_validator("dkim_key_file", "dkim_ed25519_key_file")

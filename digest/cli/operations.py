@@ -12,9 +12,11 @@ from digest.cli.base import EXIT_CONFIG, EXIT_ERROR, Context, pass_ctx
 @click.command()
 @pass_ctx
 def check(ctx: Context) -> None:
-    """Check settings, database, SMTP server (up to login, sends nothing) and every feed."""
+    """Check settings, database, SMTP server (up to login, sends nothing), the grouping
+    model and every feed."""
     from digest.check import (
         check_database,
+        check_embedding_model,
         check_feeds,
         check_secret,
         check_setting_names,
@@ -39,6 +41,7 @@ def check(ctx: Context) -> None:
     database, db = check_database(settings)
     checks.append(database)
     checks.append(check_smtp(settings))
+    checks.append(check_embedding_model(settings))
     if db is not None:
         checks.extend(check_feeds(settings, db.feeds, resolve_sources(settings, db.feeds)))
     for result in checks:

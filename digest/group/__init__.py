@@ -2,18 +2,20 @@
 
 `group(articles, options)` is the one entry point. The steps, each in its own
 module: operator topics pin matching articles (topics.py); each article gets
-a meaning vector from a model shipped in a package (embed.py); copies and
-rewordings of one event become one story listing every outlet (dedupe.py);
-stories are clustered into themes (cluster.py), labelled (label.py) and
-ranked, with the caps marking what is rendered (rank.py). Articles with too
-little text to place, and those close to nothing else, go to the last,
-catch-all section. The same input always gives the same themes: articles are
-put in a fixed order first and every step is seeded.
+a meaning vector from a model shipped in a package, or from the operator's own
+model2vec folder (embed.py); copies and rewordings of one event become one
+story listing every outlet (dedupe.py); stories are clustered into themes
+(cluster.py), labelled (label.py) and ranked, with the caps marking what is
+rendered (rank.py). Articles with too little text to place, and those close
+to nothing else, go to the last, catch-all section. The same input always
+gives the same themes: articles are put in a fixed order first and every step
+is seeded.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from digest.group.rank import ALSO_TODAY
@@ -23,16 +25,26 @@ if TYPE_CHECKING:
     from digest.config import Settings
     from digest.models import Article, Theme
 
-__all__ = ["ALSO_TODAY", "GroupOptions", "Topic", "group"]
+__all__ = ["ALSO_TODAY", "MODEL_FILES", "MODEL_FIX", "GroupOptions", "Topic", "group"]
+
+# An operator's own model (DIGEST_EMBEDDING_MODEL) is a folder as model2vec saves
+# one: the embedding matrix and its tokenizer (config.json and the rest unused).
+MODEL_FILES = ("model.safetensors", "tokenizer.json")
+MODEL_FIX = (
+    f"point DIGEST_EMBEDDING_MODEL at a model2vec folder ({', '.join(MODEL_FILES)}) "
+    "or leave it empty for the bundled model"
+)
 
 
 @dataclass(frozen=True)
 class GroupOptions:
-    """What an operator sets: DIGEST_MAX_THEMES, DIGEST_MAX_ARTICLES_PER_THEME, DIGEST_TOPICS."""
+    """What an operator sets: DIGEST_MAX_THEMES, DIGEST_MAX_ARTICLES_PER_THEME, DIGEST_TOPICS
+    and DIGEST_EMBEDDING_MODEL (None: the model bundled with wordllama)."""
 
     max_themes: int = 0
     max_articles_per_theme: int = 0
     topics: tuple[Topic, ...] = field(default_factory=tuple)
+    embedding_model: Path | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GroupOptions:
@@ -40,6 +52,7 @@ class GroupOptions:
             max_themes=settings.max_themes,
             max_articles_per_theme=settings.max_articles_per_theme,
             topics=tuple(Topic(name, tuple(words)) for name, words in settings.topics.items()),
+            embedding_model=settings.embedding_model,
         )
 
 

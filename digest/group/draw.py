@@ -24,6 +24,8 @@ from digest.group.vectors import article_vectors
 from digest.models import Article, Theme
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from digest.group import GroupOptions
 
 MIN_WORDS = 2  # fewer telling words than this ("About", "Home", a product name): too thin to place
@@ -34,11 +36,12 @@ def draw(articles: list[Article], options: GroupOptions) -> list[Theme]:
     """Themes in rank order, the catch-all last, caps applied."""
     ordered = sorted(articles, key=lambda a: (a.published, a.key, a.source, a.title))
     pinned, rest = pin(ordered, options.topics)
-    themes = [_theme(name, members) for name, members in pinned]
+    themes = [_theme(name, members, options.embedding_model) for name, members in pinned]
     thin = [_thin(a) for a in rest]
     loose = [a for a, t in zip(rest, thin, strict=True) if t]
     found: list[Theme] = []
-    drawn, streamed = _themes([a for a, t in zip(rest, thin, strict=True) if not t])
+    model = options.embedding_model
+    drawn, streamed = _themes([a for a, t in zip(rest, thin, strict=True) if not t], model)
     loose.extend(streamed)
     for members in drawn:
         if len(members) > 1:
@@ -65,10 +68,10 @@ def _thin(article: Article) -> bool:
     return len(words(article.title)) + len(words(article.summary)) < MIN_WORDS
 
 
-def _meaning(articles: list[Article]) -> np.ndarray:
+def _meaning(articles: list[Article], model: Path | None) -> np.ndarray:
     texts = [f"{a.title} {a.summary}"[:MEANING_CHARS] for a in articles]
     # Only the telling words: "the", "to" and "says" pull every headline together.
-    return embed([" ".join(w for w in t.split() if _telling(w)) for t in texts])
+    return embed([" ".join(w for w in t.split() if _telling(w)) for t in texts], model)
 
 
 @lru_cache(maxsize=65536)
@@ -79,12 +82,14 @@ def _telling(word: str) -> bool:
 _EDGES = ".,:;!?'\"“”‘’()[]*"
 
 
-def _themes(articles: list[Article]) -> tuple[list[list[Article]], list[Article]]:
+def _themes(
+    articles: list[Article], model: Path | None
+) -> tuple[list[list[Article]], list[Article]]:
     """Articles grouped into themes (each inner list a theme's articles), and the
     articles of sources writing their own stream (streams.py), which join none."""
     if not articles:
         return [], []
-    meaning = _meaning(articles)
+    meaning = _meaning(articles, model)
     both, titles = article_vectors(articles)
     views = Views.of(both, meaning)
     items = stories(articles, meaning, titles)
@@ -151,9 +156,9 @@ def _fold(articles: list[Article], items: list[Item], meaning: np.ndarray) -> li
     return out
 
 
-def _theme(label: str, articles: list[Article]) -> Theme:
+def _theme(label: str, articles: list[Article], model: Path | None) -> Theme:
     """A pinned topic's theme: its articles' own stories folded."""
-    meaning = _meaning(articles)
+    meaning = _meaning(articles, model)
     items = stories(articles, meaning, article_vectors(articles)[1])
     return Theme(label=label, articles=_fold(articles, items, meaning))
 
