@@ -28,7 +28,6 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from digest import validate
 from digest.errors import ConfigError, InvalidField
-from digest.group import MODEL_FILES, MODEL_FIX
 from digest.settings_help import (
     FORMATS,
     database_url_problem,
@@ -241,18 +240,7 @@ class Settings(BaseSettings):
     @field_validator("embedding_model")
     @classmethod
     def _model2vec_folder(cls, value: Path | None) -> Path | None:
-        """Checked when settings load, so a wrong path stops every command at once,
-        not the morning run; the files' contents are read (and checked) by grouping
-        and `digest check`."""
-        if value is None:
-            return None
-        value = value.expanduser().resolve()
-        if not value.is_dir():
-            raise ValueError(f"{value} is not a folder; {MODEL_FIX}")
-        missing = [name for name in MODEL_FILES if not (value / name).is_file()]
-        if missing:
-            raise ValueError(f"{value} has no {' and no '.join(missing)}; {MODEL_FIX}")
-        return value
+        return None if value is None else validate.model_folder(value)
 
     @field_validator("dkim_key_file", "dkim_ed25519_key_file", "embedding_model", mode="before")
     @classmethod

@@ -9,6 +9,7 @@
      ├── CollectionFailed  the feeds are down: nothing stored or sent, a rerun collects (exit 6)
      ├── TemplateError     a template could not be loaded or rendered; names the file and line
      ├── BadToken          a signed link was forged, altered or truncated
+     ├── ModelError        grouping's embedding model is missing or unreadable
      ├── SMTPUnavailable   the SMTP server could not be reached or refused the login
  │    └── SecurityMismatch  DIGEST_SMTP_SECURITY does not match what the server speaks
      └── SenderRefused     the server refuses our sender address outright: stop the run
@@ -58,6 +59,11 @@ class TemplateError(DigestError):
 
 class BadToken(DigestError):
     """The token is forged, altered or truncated."""
+
+
+class ModelError(DigestError):
+    """Grouping's embedding model is missing from its package, or the operator's
+    DIGEST_EMBEDDING_MODEL folder holds files that are not a model2vec model."""
 
 
 class SMTPUnavailable(DigestError):

@@ -19,8 +19,9 @@ from support import SAMPLE_NOW, digest_env, free_port, invoke
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 
 from digest.config import load_settings
-from digest.group import ALSO_TODAY, MODEL_FIX, GroupOptions
+from digest.group import ALSO_TODAY, GroupOptions
 from digest.group.embed import embed
+from digest.validate import MODEL_FIX
 
 FESTIVAL = ["zorblat", "quimble", "festival", "varnok"]
 BRIDGE = ["drennick", "plovast", "bridge", "tolvern"]

@@ -25,15 +25,7 @@ if TYPE_CHECKING:
     from digest.config import Settings
     from digest.models import Article, Theme
 
-__all__ = ["ALSO_TODAY", "MODEL_FILES", "MODEL_FIX", "GroupOptions", "Topic", "group"]
-
-# An operator's own model (DIGEST_EMBEDDING_MODEL) is a folder as model2vec saves
-# one: the embedding matrix and its tokenizer (config.json and the rest unused).
-MODEL_FILES = ("model.safetensors", "tokenizer.json")
-MODEL_FIX = (
-    f"point DIGEST_EMBEDDING_MODEL at a model2vec folder ({', '.join(MODEL_FILES)}) "
-    "or leave it empty for the bundled model"
-)
+__all__ = ["ALSO_TODAY", "GroupOptions", "Topic", "group"]
 
 
 @dataclass(frozen=True)

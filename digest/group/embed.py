@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
-from digest.group import MODEL_FILES, MODEL_FIX
-from digest.models import DigestError
+from digest.errors import ModelError
+from digest.validate import MODEL_FILES, MODEL_FIX
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -35,14 +35,6 @@ MODEL = "l2_supercat"
 DIMENSIONS = 256
 BATCH = 1024
 MAX_WORDS = 60  # a headline and the start of its summary: enough to say what it is about
-
-
-class ModelMissing(DigestError):
-    """The embedding model's files are not where the installed package should have them."""
-
-
-class ModelUnreadable(DigestError):
-    """The operator's model folder holds files that are not a model2vec model."""
 
 
 def describe(folder: Path | None) -> str:
@@ -63,20 +55,20 @@ def _bundled() -> tuple[Tokenizer, np.ndarray]:
 
     spec = importlib.util.find_spec("wordllama")
     if spec is None or spec.origin is None:
-        raise ModelMissing("grouping needs the 'wordllama' package: pip install digest again")
+        raise ModelError("grouping needs the 'wordllama' package: pip install digest again")
     root = Path(spec.origin).parent
     weights = root / "weights" / f"{MODEL}_{DIMENSIONS}.safetensors"
     vocabulary = root / "tokenizers" / f"{MODEL}_tokenizer_config.json"
     for path in (weights, vocabulary):
         if not path.is_file():
-            raise ModelMissing(f"{path} is missing: reinstall wordllama>=0.4 (pip install digest)")
+            raise ModelError(f"{path} is missing: reinstall wordllama>=0.4 (pip install digest)")
     table = load_file(str(weights))["embedding.weight"].astype(np.float32)
     return _tokenizer(vocabulary), table
 
 
 @lru_cache(maxsize=4)  # one per process in service; a few in tests
 def _model2vec(folder: Path) -> tuple[Tokenizer, np.ndarray]:
-    """An operator's model2vec folder, or ModelUnreadable saying which file is wrong."""
+    """An operator's model2vec folder, or ModelError saying which file is wrong."""
     from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
@@ -85,20 +77,18 @@ def _model2vec(folder: Path) -> tuple[Tokenizer, np.ndarray]:
         tensors = load_file(str(weights))
     # TypeError: a dtype numpy lacks (bfloat16).
     except (OSError, SafetensorError, TypeError) as exc:
-        raise ModelUnreadable(
-            f"{weights} cannot be read as safetensors ({exc}); {MODEL_FIX}"
-        ) from None
+        raise ModelError(f"{weights} cannot be read as safetensors ({exc}); {MODEL_FIX}") from None
     try:
         table = _table(tensors)
     except ValueError as exc:
-        raise ModelUnreadable(f"{weights}: {exc}; {MODEL_FIX}") from None
+        raise ModelError(f"{weights}: {exc}; {MODEL_FIX}") from None
     try:
         tokenizer = _tokenizer(vocabulary)
     except Exception as exc:  # tokenizers raises a bare Exception for any bad file
-        raise ModelUnreadable(f"{vocabulary} is no tokenizer ({exc}); {MODEL_FIX}") from None
+        raise ModelError(f"{vocabulary} is no tokenizer ({exc}); {MODEL_FIX}") from None
     size = tokenizer.get_vocab_size(with_added_tokens=True)
     if size > table.shape[0]:
-        raise ModelUnreadable(
+        raise ModelError(
             f"{vocabulary} has {size:,} tokens but {weights} only {table.shape[0]:,} vectors: "
             f"they are not from one model; {MODEL_FIX}"
         )
