@@ -142,12 +142,8 @@ def _fold(articles: list[Article], items: list[Item], meaning: np.ndarray) -> li
             articles[i].source for i in item.members[1:] if articles[i].source != first.source
         )
         # Copies only where something changes: at 20,000 articles copying costs seconds.
-        out.append(
-            first.model_copy(update={"also_reported_by": tuple(others)}) if others else first
-        )
-        out.extend(
-            articles[i].model_copy(update={"duplicate_of": first.key}) for i in item.members[1:]
-        )
+        out.append(first.replace(also_reported_by=tuple(others)) if others else first)
+        out.extend(articles[i].replace(duplicate_of=first.key) for i in item.members[1:])
     return out
 
 
