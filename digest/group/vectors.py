@@ -51,12 +51,13 @@ def pairs_above(matrix: sp.csr_matrix, floor: float) -> sp.coo_matrix:
     """The upper triangle of matrix @ matrix.T where the cosine is at least `floor`."""
     n = matrix.shape[0]
     rows, cols, vals = [], [], []
-    transposed = matrix.T.tocsc()
+    transposed = matrix.T.tocsr()
     for start in range(0, n, BLOCK):
-        block = (matrix[start : start + BLOCK] @ transposed).tocoo()
-        keep = (block.data >= floor) & (block.col > block.row + start)
+        # Only columns from the block's first row on: the lower triangle is not wanted.
+        block = (matrix[start : start + BLOCK] @ transposed[:, start:]).tocoo()
+        keep = (block.data >= floor) & (block.col > block.row)
         rows.append(block.row[keep] + start)
-        cols.append(block.col[keep])
+        cols.append(block.col[keep] + start)
         vals.append(block.data[keep])
     if not rows:
         return sp.coo_matrix((n, n), dtype=np.float32)
