@@ -7,6 +7,9 @@ themes, cleared of blogs' own streams (streams.py), labelled and ranked.
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -32,6 +35,26 @@ MEANING_CHARS = 300  # the headline and the start of its summary say what an art
 
 def draw(articles: list[Article], options: GroupOptions) -> list[Theme]:
     """Themes in rank order, the catch-all last, caps applied."""
+    with _collector_paused():
+        return _draw(articles, options)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while grouping: it makes a few hundred thousand
+    objects, freed by reference counting, and the collector's passes over the whole
+    heap meanwhile cost a sixth of the time (0.5-0.8 s at 20,000 articles)."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def _draw(articles: list[Article], options: GroupOptions) -> list[Theme]:
     ordered = sorted(articles, key=lambda a: (a.published, a.key, a.source, a.title))
     pinned, rest = pin(ordered, options.topics)
     themes = [_theme(name, members) for name, members in pinned]
