@@ -108,9 +108,9 @@ def _themes(articles: list[Article]) -> tuple[list[list[Article]], list[Article]
     if not articles:
         return [], []
     meaning = _meaning(articles)
-    both, titles = article_vectors(articles)
-    views = Views.of(both, meaning)
-    items = stories(articles, meaning, titles)
+    vectors = article_vectors(articles)
+    views = Views.of(vectors.both, meaning)
+    items = stories(articles, meaning, vectors.titles, vectors.summaries)
     reports = np.empty(len(articles), dtype=np.int64)
     for number, item in enumerate(items):
         reports[list(item.members)] = number
@@ -173,7 +173,8 @@ def _fold(articles: list[Article], items: list[Item], meaning: np.ndarray) -> li
 def _theme(label: str, articles: list[Article]) -> Theme:
     """A pinned topic's theme: its articles' own stories folded."""
     meaning = _meaning(articles)
-    items = stories(articles, meaning, article_vectors(articles)[1])
+    vectors = article_vectors(articles)
+    items = stories(articles, meaning, vectors.titles, vectors.summaries)
     return Theme(label=label, articles=_fold(articles, items, meaning))
 
 

@@ -7,6 +7,8 @@ fit in a few hundred megabytes.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -20,9 +22,17 @@ BLOCK = 2048
 TITLE_SHARE = 0.7
 
 
-def article_vectors(articles: list[Article]) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+class ArticleVectors(NamedTuple):
+    """Each article's TF-IDF rows: `both` for clustering, `titles` and `summaries` for stories."""
+
+    both: sp.csr_matrix
+    titles: sp.csr_matrix
+    summaries: sp.csr_matrix
+
+
+def article_vectors(articles: list[Article]) -> ArticleVectors:
     """Unit vectors of title and summary, the title carrying TITLE_SHARE of the weight;
-    and the titles' own TF-IDF, which stories are told apart by.
+    and the titles' and summaries' own TF-IDF, which stories are told apart by.
 
     A long summary would otherwise drown the few words of the headline,
     which are what an editor groups by.
@@ -35,7 +45,7 @@ def article_vectors(articles: list[Article]) -> tuple[sp.csr_matrix, sp.csr_matr
     both = sp.hstack(
         [sp.diags(title_weight) @ titles, sp.diags(summary_weight) @ summaries], format="csr"
     )
-    return both, titles
+    return ArticleVectors(both, titles, summaries)
 
 
 def tfidf(texts: list[str]) -> sp.csr_matrix:
