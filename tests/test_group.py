@@ -233,6 +233,33 @@ def test_hostile_and_empty_titles_do_not_break_grouping() -> None:
     assert all(t.label for t in themes)
 
 
+@pytest.mark.parametrize("part", ["title", "summary", "both", "none"])
+def test_tfidf_is_scikit_learns_bit_for_bit(day, part) -> None:
+    """Our numpy TF-IDF must round exactly as scikit-learn's did: themes depend on every bit."""
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from digest.group.text import terms
+    from digest.group.vectors import tfidf
+
+    texts = {
+        "title": [a.title for a, _ in day],
+        "summary": [a.summary for a, _ in day],
+        "both": [f"{a.title} {a.summary}" for a, _ in day] * 2,
+        "none": ["", "the of and", "🔥"],
+    }[part]
+    ours = tfidf(texts)
+    if part == "none":  # scikit-learn refuses a vocabulary of nothing; every row is zero
+        assert ours.shape == (3, 1) and ours.nnz == 0
+        return
+    theirs = TfidfVectorizer(analyzer=terms, sublinear_tf=True, dtype=np.float32)
+    expected = theirs.fit_transform(texts).tocsr()
+    assert ours.shape == expected.shape and ours.dtype == expected.dtype
+    assert np.array_equal(ours.indptr, expected.indptr)
+    assert np.array_equal(ours.indices, expected.indices)  # same entry order within rows too
+    assert np.array_equal(ours.data.view(np.uint32), expected.data.view(np.uint32))
+
+
 def test_pooled_path_for_large_days_keeps_every_article(day, monkeypatch) -> None:
     cluster_module = importlib.import_module("digest.group.cluster")
     monkeypatch.setattr(cluster_module, "MAX_EXACT", 8)
