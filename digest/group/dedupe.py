@@ -25,7 +25,7 @@ TITLE_SAME = 0.6
 TITLE_NEAR = 0.3
 SUMMARY_SAME = 0.35
 MEANING_SAME = 0.85
-CHUNK = 65536
+CHUNK = 2048  # pairs compared at a time: their two gathered embedding blocks stay in cache
 
 
 @dataclass(frozen=True, slots=True)
