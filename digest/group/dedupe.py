@@ -87,14 +87,17 @@ def _numbered_apart(articles: list[Article], near: sp.coo_matrix, same: np.ndarr
     One title without a number, or with some of the other's, is a copy.
     Only titles in a `same` pair are read: numbers() is a regex pass per title.
     """
-    ends = np.unique(np.concatenate([near.row[same], near.col[same]])).tolist()
+    rows, cols = near.row, near.col
+    ends = np.unique(np.concatenate([rows[same], cols[same]])).tolist()
     counted = {i: numbers(articles[i].title) for i in ends}
     kinds: dict[frozenset[str], int] = {}
     kind = np.zeros(len(articles), dtype=np.int64)
     for i, found in counted.items():
         kind[i] = kinds.setdefault(found, len(kinds))
     apart = np.zeros(len(same), dtype=bool)
-    for pair in np.flatnonzero(same & (kind[near.row] != kind[near.col])).tolist():
-        first, second = counted[int(near.row[pair])], counted[int(near.col[pair])]
-        apart[pair] = not (first <= second or second <= first)
+    differ = np.flatnonzero(same & (kind[rows] != kind[cols]))
+    ends_of = zip(rows[differ].tolist(), cols[differ].tolist(), strict=True)
+    for pair, (first, second) in zip(differ.tolist(), ends_of, strict=True):
+        one, other = counted[first], counted[second]
+        apart[pair] = not (one <= other or other <= one)
     return apart

@@ -91,7 +91,7 @@ def _thin(article: Article) -> bool:
 def _meaning(articles: list[Article]) -> np.ndarray:
     texts = [f"{a.title} {a.summary}"[:MEANING_CHARS] for a in articles]
     # Only the telling words: "the", "to" and "says" pull every headline together.
-    return embed([" ".join(w for w in t.split() if _telling(w)) for t in texts])
+    return embed([" ".join([w for w in t.split() if _telling(w)]) for t in texts])
 
 
 @lru_cache(maxsize=65536)

@@ -75,11 +75,15 @@ def words(text: str) -> tuple[tuple[str, str], ...]:
         surfaces = lowers
     out = []
     for low, surface in zip(lowers, surfaces, strict=True):
+        if low in NOISE:
+            continue
         term = stem(low)
         term = SYNONYMS.get(term, term)
-        if term in NOISE or low in NOISE or (len(term) < 2 and not term.isdigit()):
+        if term in NOISE or (len(term) < 2 and not term.isdigit()):
             continue
-        out.append((term, _POSSESSIVE.sub("", surface)))
+        if "'" in surface or "’" in surface:  # the regex only where it can match
+            surface = _POSSESSIVE.sub("", surface)
+        out.append((term, surface))
     return tuple(out)
 
 
