@@ -75,16 +75,28 @@ def words(text: str) -> tuple[tuple[str, str], ...]:
         surfaces = lowers
     out = []
     for low, surface in zip(lowers, surfaces, strict=True):
-        if low in NOISE:
-            continue
-        term = stem(low)
-        term = SYNONYMS.get(term, term)
-        if term in NOISE or (len(term) < 2 and not term.isdigit()):
+        term = _term(low)
+        if term is None:
             continue
         if "'" in surface or "’" in surface:  # the regex only where it can match
             surface = _POSSESSIVE.sub("", surface)
         out.append((term, surface))
     return tuple(out)
+
+
+@lru_cache(maxsize=65536)
+def _term(low: str) -> str | None:
+    """A lower-cased word's normalised term; None for a word that tells nothing.
+
+    Cached apart from `words`: a day's headlines repeat a few thousand words.
+    """
+    if low in NOISE:
+        return None
+    term = stem(low)
+    term = SYNONYMS.get(term, term)
+    if term in NOISE or (len(term) < 2 and not term.isdigit()):
+        return None
+    return term
 
 
 @lru_cache(maxsize=65536)
