@@ -16,7 +16,7 @@ from sklearn.preprocessing import normalize
 from digest.group.text import terms
 from digest.models import Article
 
-BLOCK = 2048
+BLOCK = 1024  # rows multiplied at a time: measured a little faster than 2,048, and less memory
 
 
 TITLE_SHARE = 0.7
