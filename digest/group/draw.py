@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -109,8 +110,12 @@ def _themes(articles: list[Article]) -> tuple[list[list[Article]], list[Article]
         return [], []
     meaning = _meaning(articles)
     vectors = article_vectors(articles)
-    views = Views.of(vectors.both, meaning)
-    items = stories(articles, meaning, vectors.titles, vectors.summaries)
+    # The topic model (LSA) inside Views.of runs in LAPACK and sparse products,
+    # which let go of the interpreter: it takes the second core while stories fold.
+    with ThreadPoolExecutor(max_workers=1) as beside:
+        viewing = beside.submit(Views.of, vectors.both, meaning)
+        items = stories(articles, meaning, vectors.titles, vectors.summaries)
+        views = viewing.result()
     reports = np.empty(len(articles), dtype=np.int64)
     for number, item in enumerate(items):
         reports[list(item.members)] = number
