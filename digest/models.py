@@ -48,8 +48,9 @@ class Article(BaseModel):
     def replace(self, **changes: Any) -> Article:
         """`model_copy(update=changes)`, unvalidated like it, without its generic copying.
 
-        Grouping copies every article of a day twice; at 20,000 articles
-        pydantic's `model_copy` (about 6 µs each) costs a fifth of a second.
+        Grouping copies most articles of a day twice (about 38,000 copies at
+        20,000 articles): measured 6 µs a copy here against 8 µs for `model_copy`.
+        tests/test_group.py checks the copies are the same.
         """
         copied = Article.__new__(Article)
         object.__setattr__(copied, "__dict__", {**self.__dict__, **changes})

@@ -233,6 +233,19 @@ def test_hostile_and_empty_titles_do_not_break_grouping() -> None:
     assert all(t.label for t in themes)
 
 
+def test_article_replace_is_model_copy(day) -> None:
+    """Article.replace skips pydantic's copying: the copy must be the one model_copy makes."""
+    article = day[0][0]
+    changes = {"shown": False, "story": 7, "duplicate_of": "https://example.org/1"}
+    ours, theirs = article.replace(**changes), article.model_copy(update=changes)
+    assert ours == theirs and ours is not article
+    assert ours.model_fields_set == theirs.model_fields_set
+    assert ours.model_dump() == theirs.model_dump()
+    assert article.shown and article.story == 0  # the original is left as it was
+    with pytest.raises(ValueError):  # still frozen
+        ours.title = "changed"
+
+
 @pytest.mark.parametrize("part", ["title", "summary", "both", "none"])
 def test_tfidf_is_scikit_learns_bit_for_bit(day, part) -> None:
     """Our numpy TF-IDF must round exactly as scikit-learn's did: themes depend on every bit."""
