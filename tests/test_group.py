@@ -233,6 +233,25 @@ def test_hostile_and_empty_titles_do_not_break_grouping() -> None:
     assert all(t.label for t in themes)
 
 
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ("Week 2 of the Trial", {"2"}),
+        ("Part II: The Return", {"ii"}),
+        ("Python 3.5.0beta1 released", {"3.5.0beta1"}),
+        ("MH370 search, day 12", {"12", "mh370"}),
+        ("The XIV Olympics", {"xiv"}),
+        ("a_1 b2c", {"1", "b2c"}),
+        ("Windows 8.1 (VIDEO)", {"", "8.1"}),  # as before: 'VI' opens an empty match
+        ("no numbers here", set()),
+    ],
+)
+def test_numbers_a_title_carries(title, expected) -> None:
+    from digest.group.text import numbers
+
+    assert numbers(title) == expected
+
+
 def test_article_replace_is_model_copy(day) -> None:
     """Article.replace skips pydantic's copying: the copy must be the one model_copy makes."""
     article = day[0][0]
