@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 import zlib
 from datetime import datetime
+from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -43,6 +44,21 @@ class Article(BaseModel):
         None, description="Key of the article that stands for this same report."
     )
     story: int = Field(0, description="Number of its story (one event) in the edition; 0 unset.")
+
+    def replace(self, **changes: Any) -> Article:
+        """`model_copy(update=changes)`, unvalidated like it, without its generic copying.
+
+        Grouping copies most articles of a day twice (about 38,000 copies at
+        20,000 articles): measured 6 µs a copy here against 8 µs for `model_copy`.
+        tests/test_group.py checks the copies are the same.
+        """
+        copied = Article.__new__(Article)
+        object.__setattr__(copied, "__dict__", {**self.__dict__, **changes})
+        object.__setattr__(copied, "__pydantic_extra__", None)
+        object.__setattr__(copied, "__pydantic_private__", None)
+        fields_set = self.__pydantic_fields_set__ | changes.keys()
+        object.__setattr__(copied, "__pydantic_fields_set__", fields_set)
+        return copied
 
 
 class FeedReport(BaseModel):

@@ -233,6 +233,67 @@ def test_hostile_and_empty_titles_do_not_break_grouping() -> None:
     assert all(t.label for t in themes)
 
 
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ("Week 2 of the Trial", {"2"}),
+        ("Part II: The Return", {"ii"}),
+        ("Python 3.5.0beta1 released", {"3.5.0beta1"}),
+        ("MH370 search, day 12", {"12", "mh370"}),
+        ("The XIV Olympics", {"xiv"}),
+        ("a_1 b2c", {"1", "b2c"}),
+        ("Windows 8.1 (VIDEO)", {"", "8.1"}),  # as before: 'VI' opens an empty match
+        ("no numbers here", set()),
+    ],
+)
+def test_numbers_a_title_carries(title, expected) -> None:
+    from digest.group.text import numbers
+
+    assert numbers(title) == expected
+
+
+def test_article_replace_is_model_copy(day) -> None:
+    """Article.replace skips pydantic's copying: the copy must be the one model_copy makes."""
+    article = day[0][0]
+    changes = {"shown": False, "story": 7, "duplicate_of": "https://example.org/1"}
+    ours, theirs = article.replace(**changes), article.model_copy(update=changes)
+    assert ours == theirs and ours is not article
+    assert ours.model_fields_set == theirs.model_fields_set
+    assert ours.model_dump() == theirs.model_dump()
+    assert article.shown and article.story == 0  # the original is left as it was
+    with pytest.raises(ValueError):  # still frozen
+        ours.title = "changed"
+
+
+@pytest.mark.parametrize("part", ["title", "summary", "both", "none"])
+def test_tfidf_is_scikit_learns_bit_for_bit(day, part) -> None:
+    """Our bulk-counted TF-IDF must be exactly scikit-learn's: themes depend on every bit."""
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from digest.group.text import terms
+    from digest.group.vectors import tfidf
+
+    texts = {
+        "title": [a.title for a, _ in day],
+        "summary": [a.summary for a, _ in day],
+        "both": [f"{a.title} {a.summary}" for a, _ in day] * 2,
+        "none": ["", "the of and", "🔥"],
+    }[part]
+    ours = tfidf(texts)
+    if part == "none":  # scikit-learn refuses a vocabulary of nothing; every row is zero
+        assert ours.shape == (3, 1) and ours.nnz == 0
+        return
+    theirs = TfidfVectorizer(analyzer=terms, sublinear_tf=True, dtype=np.float32)
+    expected = theirs.fit_transform(texts).tocsr()
+    assert ours.shape == expected.shape and ours.dtype == expected.dtype
+    assert np.array_equal(ours.indptr, expected.indptr)
+    ours.sort_indices()
+    expected.sort_indices()
+    assert np.array_equal(ours.indices, expected.indices)
+    assert np.array_equal(ours.data.view(np.uint32), expected.data.view(np.uint32))
+
+
 def test_pooled_path_for_large_days_keeps_every_article(day, monkeypatch) -> None:
     cluster_module = importlib.import_module("digest.group.cluster")
     monkeypatch.setattr(cluster_module, "MAX_EXACT", 8)

@@ -20,6 +20,7 @@ n-by-n matrix), and the pools are clustered exactly by their mean vectors.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -189,14 +190,17 @@ def _pool(views: Views, reports: np.ndarray) -> np.ndarray:
         (np.ones(n, dtype=np.float32), (reports, np.arange(n))), shape=(count, n)
     )
     stories = views.pooled(members)
-    rows, cols, sims = [], [], []
-    for start in range(0, count, BLOCK):
+
+    def close(start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Pairs of stories above the lowest floor, among one block's rows."""
         block = stories.similarity(slice(start, start + BLOCK))
         r, c = np.nonzero(block >= POOL_FLOORS[-1])
         keep = c > r + start
-        rows.append(r[keep] + start)
-        cols.append(c[keep])
-        sims.append(block[r[keep], c[keep]])
+        return r[keep] + start, c[keep], block[r[keep], c[keep]]
+
+    # Two blocks at a time: their products run outside the GIL, so on both cores.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        rows, cols, sims = zip(*pool.map(close, range(0, count, BLOCK)), strict=True)
     row, col, sim = np.concatenate(rows), np.concatenate(cols), np.concatenate(sims)
     for floor in POOL_FLOORS:
         keep = sim >= floor

@@ -18,14 +18,14 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from digest.group.text import numbers
-from digest.group.vectors import pairs_above, tfidf
+from digest.group.vectors import pairs_above
 from digest.models import Article
 
 TITLE_SAME = 0.6
 TITLE_NEAR = 0.3
 SUMMARY_SAME = 0.35
 MEANING_SAME = 0.85
-CHUNK = 65536
+CHUNK = 2048  # pairs compared at a time: their two gathered embedding blocks stay in cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +39,16 @@ class Item:
         return self.members[0]
 
 
-def stories(articles: list[Article], meaning: np.ndarray, titles: sp.csr_matrix) -> list[Item]:
+def stories(
+    articles: list[Article],
+    meaning: np.ndarray,
+    titles: sp.csr_matrix,
+    summaries: sp.csr_matrix,
+) -> list[Item]:
     """Items in order of their first article; every article is in exactly one.
 
-    `meaning` holds the articles' unit embeddings, `titles` their titles' TF-IDF rows.
+    `meaning` holds the articles' unit embeddings, `titles` and `summaries`
+    the TF-IDF rows of their titles and summaries.
     """
     n = len(articles)
     if n == 0:
@@ -57,27 +63,41 @@ def stories(articles: list[Article], meaning: np.ndarray, titles: sp.csr_matrix)
     summarised = np.array([bool(a.summary.strip()) for a in articles])
     both = summarised[near.row] & summarised[near.col]
     if both.any():
-        summaries = tfidf([a.summary for a in articles])
         rows, cols = near.row[both], near.col[both]
         agree = np.asarray(summaries[rows].multiply(summaries[cols]).sum(axis=1)).ravel()
         same[both] |= agree >= SUMMARY_SAME
-    # Different numbers, different items; one title without a number is a copy.
-    counted = [numbers(a.title) for a in articles]
-    kinds = {c: i for i, c in enumerate(dict.fromkeys(counted))}
-    kind = np.array([kinds[c] for c in counted])
-    for pair in np.flatnonzero(same & (kind[near.row] != kind[near.col])):
-        first, second = counted[near.row[pair]], counted[near.col[pair]]
-        same[pair] = first <= second or second <= first
+    same &= ~_numbered_apart(articles, near, same)
     graph = near.copy()
     graph.data = same.astype(np.int8)
     graph.eliminate_zeros()
     _, labels = connected_components(graph, directed=False)
-
-    groups: dict[int, list[int]] = {}
-    for index, label in enumerate(labels):
-        groups.setdefault(int(label), []).append(index)
-    items = [
-        Item(tuple(sorted(members, key=lambda i: (articles[i].published, articles[i].key))))
-        for members in groups.values()
-    ]
+    # Each item's members earliest first: sorted by label, then by (published, key).
+    rank = np.empty(n, dtype=np.int64)
+    rank[sorted(range(n), key=lambda i: (articles[i].published, articles[i].key))] = np.arange(n)
+    order = np.lexsort((rank, labels))
+    ends = [*(np.flatnonzero(np.diff(labels[order])) + 1).tolist(), n]
+    members = order.tolist()
+    items = [Item(tuple(members[a:b])) for a, b in zip([0, *ends[:-1]], ends, strict=True)]
     return sorted(items, key=lambda item: item.first)
+
+
+def _numbered_apart(articles: list[Article], near: sp.coo_matrix, same: np.ndarray) -> np.ndarray:
+    """Which `same` pairs carry different numbers in their titles: different items.
+
+    One title without a number, or with some of the other's, is a copy.
+    Only titles in a `same` pair are read: numbers() is a regex pass per title.
+    """
+    rows, cols = near.row, near.col
+    ends = np.unique(np.concatenate([rows[same], cols[same]])).tolist()
+    counted = {i: numbers(articles[i].title) for i in ends}
+    kinds: dict[frozenset[str], int] = {}
+    kind = np.zeros(len(articles), dtype=np.int64)
+    for i, found in counted.items():
+        kind[i] = kinds.setdefault(found, len(kinds))
+    apart = np.zeros(len(same), dtype=bool)
+    differ = np.flatnonzero(same & (kind[rows] != kind[cols]))
+    ends_of = zip(rows[differ].tolist(), cols[differ].tolist(), strict=True)
+    for pair, (first, second) in zip(differ.tolist(), ends_of, strict=True):
+        one, other = counted[first], counted[second]
+        apart[pair] = not (one <= other or other <= one)
+    return apart

@@ -40,6 +40,6 @@ def apply_caps(themes: list[Theme], max_themes: int, max_per_theme: int) -> list
             if shown:
                 count += 1
                 shown = not max_per_theme or count <= max_per_theme
-            articles.append(article.model_copy(update={"shown": shown, "story": story}))
+            articles.append(article.replace(shown=shown, story=story))
         capped.append(theme.model_copy(update={"shown": theme_shown, "articles": articles}))
     return capped
