@@ -251,7 +251,7 @@ def _score(
     if len(scored) < 2 and (idle or length > 1):
         return None
     cost = IDLE_COST * idle + LENGTH_COST * max(0, length - MIN_WORDS)
-    return sum(weight[k] for k in scored) - best * cost
+    return math.fsum(weight[k] for k in scored) - best * cost  # exact: no set-order rounding
 
 
 def _key(token: str) -> str:
