@@ -132,4 +132,5 @@ def numbers(text: str) -> frozenset[str]:
     """
     if not _MAYBE_NUMBER.search(text):
         return frozenset()
-    return frozenset(m.group(0).lower() for m in _NUMBER.finditer(text.replace("Part ", "part ")))
+    found = _NUMBER.finditer(text.replace("Part ", "part "))
+    return frozenset(m.group(0).lower() for m in found if m.group(0))  # "VIDEO" opens an empty one
