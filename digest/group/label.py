@@ -187,15 +187,19 @@ class Labeller:
 
     def _pairs(self, reports: list[int], ranked: list[str]) -> list[tuple[float, str]]:
         """Two telling words side by side, as a headline spells and orders them: the fallback."""
-        spelled = [(t, self._spelling(t, reports)) for t in ranked]
-        # A number alone names nothing ("11 2" from "March 11, 2014, 2:02 am").
-        spelled = [(t, s) for t, s in spelled if s and not _hanging(s) and not s.isdigit()][:4]
+        spelled: list[tuple[str, str]] = []
+        for term in ranked:  # the four best words a label can hold
+            spelling = self._spelling(term, reports)
+            # A number alone names nothing ("11 2" from "March 11, 2014, 2:02 am").
+            if spelling and not _hanging(spelling) and not spelling.isdigit():
+                spelled.append((term, spelling))
+                if len(spelled) == 4:
+                    break
         out = []
-        for i, (first_term, first) in enumerate(spelled):
-            for second_term, second in spelled[i + 1 :]:
-                if self._order(reports, second_term, first_term):
-                    first, second = second, first
-                out.append((-1.0 - i, _capitalised(f"{first} {second}")))
+        for i, (one_term, one) in enumerate(spelled):
+            for other_term, other in spelled[i + 1 :]:
+                pair = (other, one) if self._order(reports, other_term, one_term) else (one, other)
+                out.append((-1.0 - i, _capitalised(" ".join(pair))))
         return out
 
     def _order(self, reports: list[int], one: str, other: str) -> bool:
