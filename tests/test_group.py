@@ -244,12 +244,31 @@ def test_hostile_and_empty_titles_do_not_break_grouping() -> None:
         ("a_1 b2c", {"1", "b2c"}),
         ("Windows 8.1 (VIDEO)", {"8.1"}),  # no empty number where 'VI' opens "VIDEO"
         ("no numbers here", set()),
+        ("Second JSON Feed Item", {"2nd"}),  # an ordinal in words is its figure
+        ("The 2nd and the THIRD", {"2nd", "3rd"}),
+        ("Firstly, a secondhand tenth", {"10th"}),  # whole words only
     ],
 )
 def test_numbers_a_title_carries(title, expected) -> None:
     from digest.group.text import numbers
 
     assert numbers(title) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Why Sheryl Sandberg wants us to #BanBossy", "Why Sheryl Sandberg wants us to Ban Bossy"),
+        ("#NASAPhotos of #MH370 search", "NASA Photos of MH370 search"),
+        ("#iOS and #eBay keep their case", "iOS and eBay keep their case"),
+        ("no tag, #1 and # alone", "no tag, 1 and # alone"),
+    ],
+)
+def test_hashtags_read_as_the_words_they_join(text, expected) -> None:
+    from digest.group.text import unhashed, words
+
+    assert unhashed(text) == expected
+    assert [w for w, _ in words(text)] == [w for w, _ in words(expected)]
 
 
 def test_article_replace_is_model_copy(day) -> None:

@@ -150,6 +150,8 @@ def test_posts_whose_titles_differ_by_a_number_are_never_folded() -> None:
         "Field Notes: Hacktoberfest 2025, Week 3",
         "LLVM 9.0-rc1 tagged",
         "LLVM 9.0-rc2 tagged",
+        "First JSON Feed Item",
+        "Second JSON Feed Item",
     ]
     themes = group([_post(n, t) for n, t in enumerate(titles)])
     articles = [a for t in themes for a in t.articles]

@@ -22,7 +22,7 @@ from digest.group.embed import embed
 from digest.group.label import Labeller
 from digest.group.rank import ALSO_TODAY, apply_caps, theme_rank
 from digest.group.streams import stream_sources
-from digest.group.text import NOISE, words
+from digest.group.text import NOISE, unhashed, words
 from digest.group.topics import pin
 from digest.group.vectors import article_vectors
 from digest.models import Article, Theme
@@ -93,7 +93,7 @@ def _thin(article: Article) -> bool:
 
 
 def _meaning(articles: list[Article], model: Path | None) -> np.ndarray:
-    texts = [f"{a.title} {a.summary}"[:MEANING_CHARS] for a in articles]
+    texts = [unhashed(f"{a.title} {a.summary}"[:MEANING_CHARS]) for a in articles]
     # Only the telling words: "the", "to" and "says" pull every headline together.
     return embed([" ".join([w for w in t.split() if _telling(w)]) for t in texts], model)
 

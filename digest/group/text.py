@@ -66,9 +66,23 @@ def stem(word: str) -> str:
     return word
 
 
+_HASHTAG = re.compile(r"#([^\W_]+)")
+# Where a new word starts inside one: "BanBossy", "NASAPhotos"; never after a first
+# lower-case letter ("iOS", "eBay").
+_CAMEL = re.compile(r"(?<=[^\W_][a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
+def unhashed(text: str) -> str:
+    """Hashtags as the words they join: "#BanBossy" reads "Ban Bossy", "#MH370" "MH370"."""
+    if "#" not in text:
+        return text
+    return _HASHTAG.sub(lambda m: _CAMEL.sub(" ", m.group(1)), text)
+
+
 @lru_cache(maxsize=65536)
 def words(text: str) -> tuple[tuple[str, str], ...]:
     """(normalised term, surface form) for every meaningful word, in order."""
+    text = unhashed(text)
     lowered = text.lower()
     for phrase, replacement in _PHRASES.items():
         lowered = lowered.replace(phrase, replacement)
@@ -121,16 +135,37 @@ _NUMBER = re.compile(
 )
 
 
-_MAYBE_NUMBER = re.compile(r"\d|\b[IVX]+\b")
+ORDINALS = (
+    "first",
+    "second",
+    "third",
+    "fourth",
+    "fifth",
+    "sixth",
+    "seventh",
+    "eighth",
+    "ninth",
+    "tenth",
+)
+_ORDINAL = re.compile(rf"\b(?:{'|'.join(ORDINALS)})\b", re.IGNORECASE)
+_MAYBE_NUMBER = re.compile(rf"\d|\b[IVX]+\b|{_ORDINAL.pattern}", re.IGNORECASE)
 
 
 def numbers(text: str) -> frozenset[str]:
-    """The numbers a title carries ("Week 2", "Part II", "rc1", "2025"), lower-cased.
+    """The numbers a title carries ("Week 2", "Part II", "rc1", "2025", "Second"), lower-cased,
+    ordinals in figures ("second" is "2nd").
 
     Two posts whose titles carry different numbers are different items,
-    however alike their words: Part I and Part II, rc1 and rc2.
+    however alike their words: Part I and Part II, rc1 and rc2, the first
+    and the second item.
     """
     if not _MAYBE_NUMBER.search(text):
         return frozenset()
-    found = _NUMBER.finditer(text.replace("Part ", "part "))
-    return frozenset(m.group(0).lower() for m in found if m.group(0))  # "VIDEO" opens an empty one
+    found = {m.group(0).lower() for m in _NUMBER.finditer(text.replace("Part ", "part "))}
+    found.update(_figure(m.group(0)) for m in _ORDINAL.finditer(text))
+    return frozenset(found - {""})  # "VIDEO" opens an empty one
+
+
+def _figure(ordinal: str) -> str:
+    number = ORDINALS.index(ordinal.lower()) + 1
+    return f"{number}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(number, 'th') }"
