@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from functools import lru_cache
 
 from digest.group.text import FUNCTION_WORDS, NOISE, SYNONYMS, stem, words
 
@@ -52,7 +53,8 @@ _JOINING = FUNCTION_WORDS | {"amid", "amidst", "despite", "ahead", "vs"}
 # Words that leave a label hanging ("Canada Enhances", "Coming To More Countries",
 # "Banks focus"): a label neither starts nor ends on one. Verbs in every form;
 # verbs that are also headline nouns ("Ban Bossy", "Trump's Cuts") only as
-# -ed and -ing; past forms and small words as written.
+# -ed and -ing; past forms and small words as written. Beyond these headline
+# verbs, any word English uses only as a verb form or an adverb (_verb_or_adverb).
 _VERBS = (
     "accept add agree announce approve ask beat begin boost bring buy come confirm decline "
     "deny direct distinguish draw end enhance expect face file find focus give go grow "
@@ -269,7 +271,24 @@ def _telling(key: str, weight: dict[str, float]) -> bool:
 
 def _hanging(token: str) -> bool:
     lowered = token.lower()
-    return lowered in HANGING or lowered.endswith(("n't", "n’t"))
+    return lowered in HANGING or lowered.endswith(("n't", "n’t")) or _verb_or_adverb(lowered)
+
+
+@lru_cache(maxsize=65536)
+def _verb_or_adverb(lowered: str) -> bool:
+    """Whether English uses this word only as a verb form or only as an adverb
+    ("marries", "using", "halted", "soon"), by lemminflect's word list.
+
+    Base forms are left to the lists above: a verb's base form is often a
+    name in a headline ("Google", "Ford").
+    """
+    from lemminflect import getAllLemmas
+
+    lemmas = getAllLemmas(lowered)
+    if lemmas.keys() == {"ADV"}:
+        return True
+    inflected = all(lowered not in forms for forms in lemmas.values())
+    return bool(lemmas) and lemmas.keys() <= {"VERB", "AUX"} and inflected
 
 
 def _spelled(text: str) -> tuple[bool, int]:
