@@ -326,6 +326,28 @@ def test_a_single_news_page_is_no_stream() -> None:
             ],
             "Men's Wearhouse",
         ),
+        # A plural's possessive keeps its apostrophe; a closing quote does not.
+        (
+            [
+                "Parents' Smartphones Interrupt Healthy Family Interactions",
+                "Parents' smartphones distract them at meals",
+                "Why parents' smartphones hurt kids",
+            ],
+            "Parents' Smartphones",
+        ),
+        (
+            ["'Cosmos' Reboot Draws 8.5 Million Viewers", "Fox's 'Cosmos' reboot a hit"],
+            "Cosmos Reboot",
+        ),
+        # A name joined by "of" is never cut, and its small words stay small.
+        (
+            [
+                "No Netflix required: 'House of Cards' now available to Comcast subscribers",
+                "Comcast Gives Customers House Of Cards Without Netflix",
+                "Comcast gets faster Netflix, offers House of Cards without Netflix",
+            ],
+            "House of Cards without Netflix",
+        ),
     ],
 )
 def test_labels_read_as_an_editor_would_write_them(headlines: list[str], label: str) -> None:

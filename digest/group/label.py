@@ -8,7 +8,8 @@ the most score for the fewest words that carry none, starting and ending on a
 telling word, shown as the headline wrote it ("Landmine Treaty", "Trump and
 Putin"); never starting or ending on a headline verb or small word
 ("Canada Enhances", "Coming To More Countries"), nor inside a date, a figure
-or an abbreviation ("3/10/14", "37%", "Jos. A. Bank"). A verb of one headline
+or an abbreviation ("3/10/14", "37%", "Jos. A. Bank"), nor cutting a name
+joined by "of" ("House of Cards"). A verb of one headline
 adds nothing inside a label ("Canada Enhances Arctic"); joining words are free
 ("Trump and Putin", "Canada Amid Rising Tensions"). A spelling in capitals
 gives way to the headlines' usual one ("Lena Dunham", not "LENA DUNHAM"), and
@@ -91,7 +92,7 @@ HANGING = frozenset(
 )
 _SEGMENT = re.compile(r"(\s[-–—|]\s|[:;|()\[\]\"“”?!]|,\s|\.\s)")
 # "3/10/14", "EUR/USD" and "37%" are one token each: no label starts or ends inside one.
-_TOKEN = re.compile(r"[^\W_]+(?:[.'’&/-][^\W_]+)*(?:['’]s|%)?")
+_TOKEN = re.compile(r"[^\W_]+(?:[.'’&/-][^\W_]+)*(?:['’]s|(?<=s)['’]|%)?")
 _ABBREVIATION = re.compile(r"[A-Z][a-z]{0,2}")  # "Jos." in "Jos. A. Bank": no label ends there
 
 
@@ -161,16 +162,15 @@ class Labeller:
     ) -> list[tuple[float, str]]:
         """(score, text) of every run of words in these headlines worth a label."""
         best = max(weight.values())
+        names = _names([self._texts[index] for index in reports])
         out: dict[str, tuple[float, str]] = {}
         for index in reports:
-            for tokens, keys, firm in _phrases(self._texts[index], weight):
+            for tokens, keys, opens, closes in _phrases(self._texts[index], weight, names):
                 for start in range(len(tokens)):
-                    # A number opens a label only where it opens its phrase: "10 Things",
-                    # never "11 Bankruptcy" out of "Chapter 11 Bankruptcy".
-                    if not firm[start] or (start and tokens[start].isdigit()):
+                    if not opens[start]:
                         continue
                     for end in range(start + MIN_WORDS, min(start + MAX_WORDS, len(tokens)) + 1):
-                        if not firm[end - 1]:
+                        if not closes[end - 1]:
                             continue
                         score = _score(tokens[start:end], keys[start:end], weight, shared, best)
                         if score is None:
@@ -224,18 +224,60 @@ class Labeller:
         return max(seen.items(), key=lambda kv: (kv[1], not kv[0].islower(), kv[0]))[0]
 
 
-def _phrases(text: str, weight: dict[str, float]) -> list[tuple[list[str], list[str], list[bool]]]:
+def _phrases(
+    text: str, weight: dict[str, float], names: frozenset[tuple[str, str, str]]
+) -> list[tuple[list[str], list[str], list[bool], list[bool]]]:
     """Each phrase of a headline (between punctuation) as its tokens, their keys, and
-    whether a label may start or end on each."""
+    whether a label may start on each, and end on each."""
     out = []
     parts = _SEGMENT.split(text)
     for segment, after in zip(parts[::2], [*parts[1::2], ""], strict=True):
-        tokens = _TOKEN.findall(segment)
+        tokens = _tokens(segment)
         keys = [_key(t) for t in tokens]
         firm = [_telling(k, weight) and not _hanging(t) for k, t in zip(keys, tokens, strict=True)]
         if tokens and after.startswith(".") and _ABBREVIATION.fullmatch(tokens[-1]):
             firm[-1] = False
-        out.append((tokens, keys, firm))
+        opens, closes = firm.copy(), firm
+        for i, token in enumerate(tokens):
+            # A number opens a label only where it opens its phrase: "10 Things",
+            # never "11 Bankruptcy" out of "Chapter 11 Bankruptcy".
+            if i and token.isdigit():
+                opens[i] = False
+            # Nor is a name joined by "of" cut: not "Cards" out of "House of Cards",
+            # nor "Comcast Gives Customers House".
+            if 0 < i < len(tokens) - 1 and (keys[i - 1], token.lower(), keys[i + 1]) in names:
+                closes[i - 1] = opens[i + 1] = False
+        out.append((tokens, keys, opens, closes))
+    return out
+
+
+def _names(texts: list[str]) -> frozenset[tuple[str, str, str]]:
+    """Names joined by a small word ("House of Cards", "Bank of America"), as keys: only
+    a headline in sentence case shows them, but every spelling of them counts."""
+    out = set()
+    for text in texts:
+        tokens = _TOKEN.findall(text)
+        if not any(t[0].islower() and t not in FUNCTION_WORDS for t in tokens):
+            continue  # Title Case: every word capitalised
+        for before, joining, after in zip(tokens, tokens[1:], tokens[2:], strict=False):
+            if joining == "of" and before[0].isupper() and after[0].isupper():
+                out.add((_key(before), joining, _key(after)))
+    return frozenset(out)
+
+
+def _tokens(segment: str) -> list[str]:
+    """A phrase's words, a plural's possessive apostrophe kept ("Parents' phones")
+    unless it closes a quote ("'Cosmos' is back")."""
+    out = []
+    quoted = False
+    for match in _TOKEN.finditer(segment):
+        token = match.group(0)
+        start = match.start()
+        if start and segment[start - 1] in "'‘" and (start == 1 or segment[start - 2].isspace()):
+            quoted = True
+        if token.endswith(("'", "’")) and quoted:
+            token, quoted = token[:-1], False
+        out.append(token)
     return out
 
 
@@ -292,8 +334,10 @@ def _verb_or_adverb(lowered: str) -> bool:
 
 
 def _spelled(text: str) -> tuple[bool, int]:
-    """Rank of a spelling: not all capitals first, then the most capitals."""
-    return (not text.isupper(), sum(c.isupper() for c in text))
+    """Rank of a spelling: not all capitals first, then the most capitals, small
+    words in lower case ("House of Cards", not "house of cards" or "House Of Cards")."""
+    small = sum(w[0].isupper() for w in text.split() if w.lower() in FUNCTION_WORDS)
+    return (not text.isupper(), sum(c.isupper() for c in text) - 2 * small)
 
 
 def _capitalised(text: str) -> str:
