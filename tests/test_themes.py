@@ -107,6 +107,13 @@ def test_the_seed_day_draws_about_the_eight_themes_an_editor_would(drawn) -> Non
         assert sum(any(topic in a.title for a in t.articles) for t in named) == 1, topic
 
 
+def test_two_tight_stories_sharing_only_their_event_stay_two_themes(drawn) -> None:
+    """Sbarro's bankruptcy and Mt. Gox's share "files for bankruptcy" and nothing else."""
+    for theme in drawn["UCI busy day"]:
+        titles = " ".join(a.title.lower() for a in theme.articles)
+        assert not ("sbarro" in titles and "gox" in titles), theme.label
+
+
 def test_every_article_has_a_story_and_copies_share_their_storys_number(drawn) -> None:
     for themes in drawn.values():
         first_of = {}

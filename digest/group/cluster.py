@@ -9,7 +9,10 @@ as related once the day is big enough to show it. Average linkage merges two
 groups only while the mean similarity of all their pairs is at least
 MIN_SIMILARITY: an article joins a theme by being close to the theme as a
 whole, not to one neighbour, so themes do not chain. Themes of one broader
-subject are then merged at a second level (`_merge_themes`). Weights and
+subject are then merged at a second level (`_merge_themes`). At either level,
+two groups that each hang together far more tightly than they resemble each
+other stay two themes (`_apart`): one event type ("files for bankruptcy")
+does not make two companies' stories one. Weights and
 thresholds are one configuration for every day, checked on held-out stories
 and other data sets (bench/group.py).
 
@@ -25,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.cluster.hierarchy import fcluster, leaves_list, linkage
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial.distance import squareform
 from sklearn.preprocessing import normalize
@@ -40,6 +43,8 @@ BACKGROUND_WEIGHT = 0.5  # the floor rises by this share of the day's median pai
 BACKGROUND_SAMPLE = 100_000
 THEME_MERGE = 0.2  # themes whose centres are this alike share one heading
 MERGE_SIZE = 3  # themes smaller than this are never merged into broader ones
+TIGHT_SIZE = 5  # groups this large show how alike their own articles are
+TIGHT_SHARE = 0.4  # groups alike less than this share of their own likeness are two themes
 MAX_EXACT = 3000
 MAX_DIMENSIONS = 100
 POOL_FLOORS = (0.9, 0.8, 0.7, 0.6, 0.5, 0.4)
@@ -127,7 +132,8 @@ def _merge_themes(views: Views, pools: np.ndarray, labels: np.ndarray) -> np.nda
     Hormuz during them). Themes of MERGE_SIZE articles or more whose centres
     (the mean of their articles, each view made unit) are at least THEME_MERGE
     alike, on average over all pairs, are merged. Single articles and pairs
-    never are: one chance word must not pull them under a broad heading.
+    never are: one chance word must not pull them under a broad heading; nor
+    are two themes `_apart` tells apart.
     """
     article_labels = labels[pools]
     sizes = np.bincount(article_labels)
@@ -146,6 +152,7 @@ def _merge_themes(views: Views, pools: np.ndarray, labels: np.ndarray) -> np.nda
     )
     centres = views.pooled(members)
     similarity = centres.similarity(slice(None)).astype(np.float64)
+    similarity[_apart(views, members)] = -1.0  # never one heading
     distance = np.clip(1.0 - similarity, 0.0, 2.0)
     np.fill_diagonal(distance, 0.0)
     tree = linkage(squareform(distance, checks=False), method="average")
@@ -224,4 +231,80 @@ def _average_linkage(views: Views) -> np.ndarray:
     sample = condensed[:: max(1, len(condensed) // BACKGROUND_SAMPLE)]
     floor = MIN_SIMILARITY + BACKGROUND_WEIGHT * (1.0 - float(np.median(sample)))
     tree = linkage(condensed, method="average")
-    return fcluster(tree, t=1.0 - floor, criterion="distance") - 1
+    labels = fcluster(tree, t=1.0 - floor, criterion="distance") - 1
+    return _split_apart(views, tree, floor, labels)
+
+
+def _split_apart(views: Views, tree: np.ndarray, floor: float, labels: np.ndarray) -> np.ndarray:
+    """Each theme with two groups in it that `_apart` tells apart split in two: the
+    floor lets Sbarro's bankruptcy and Mt. Gox's meet over "files for bankruptcy".
+
+    Walks the tree from the root. A merge below the floor's cut joins two groups
+    of one theme; each such merge of two groups large enough to judge is checked,
+    and past a small group the larger is followed. A node's rows are a slice of
+    the tree's leaf order, so nothing is copied row by row.
+    """
+    m = len(labels)
+    order = leaves_list(tree)
+    out = labels.copy()
+    spare = int(labels.max()) + 1
+    stack = [(2 * m - 2, 0)]  # (node, where its rows start in `order`)
+    while stack:
+        node, start = stack.pop()
+        if node < m:
+            continue
+        one, other, height, _ = tree[node - m]
+        one, other = int(one), int(other)
+        size = 1 if one < m else int(tree[one - m, 3])
+        ones, others = (
+            order[start : start + size],
+            order[start + size : start + int(tree[node - m, 3])],
+        )
+        children = [(one, start), (other, start + size)]
+        if height > 1.0 - floor:  # above the cut: the children are separate themes already
+            stack += children
+        elif min(len(ones), len(others)) < TIGHT_SIZE:
+            stack.append(children[0] if len(ones) > len(others) else children[1])
+        elif _apart(views, _groups([ones, others], m))[0, 1]:
+            out[others] = spare
+            spare += 1
+            stack += children
+    return out
+
+
+def _groups(rows: list[np.ndarray], m: int) -> sp.csr_matrix:
+    """One row per group, with a 1 for each of its rows of the views."""
+    return sp.csr_matrix(
+        (
+            np.ones(sum(len(r) for r in rows), dtype=np.float32),
+            (np.repeat(np.arange(len(rows)), [len(r) for r in rows]), np.concatenate(rows)),
+        ),
+        shape=(len(rows), m),
+    )
+
+
+def _apart(views: Views, members: sp.csr_matrix) -> np.ndarray:
+    """Which pairs of groups are two themes however close they come: both at least
+    TIGHT_SIZE rows, and alike on average less than TIGHT_SHARE of the looser one's
+    own likeness. Two tight stories sharing an event ("files for bankruptcy") are
+    far less alike than each is inside; one story told in two ways is not."""
+    cross, within = _mean_similarities(views, members)
+    judged = np.asarray(members.sum(axis=1)).ravel() >= TIGHT_SIZE
+    return (cross < TIGHT_SHARE * np.minimum.outer(within, within)) & np.outer(judged, judged)
+
+
+def _mean_similarities(views: Views, members: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """Mean similarity of all pairs across each two groups (a matrix) and inside each
+    group (a vector), from the sums of their rows: no row-by-row matrix."""
+    dots = np.zeros((members.shape[0], members.shape[0]))
+    own = np.zeros(members.shape[0])
+    for share, rows in zip(views.shares, (views.words, views.topics, views.meaning), strict=True):
+        if not share:
+            continue
+        sums = members @ rows
+        sums = sums.toarray() if sp.issparse(sums) else sums
+        dots += share * (sums @ sums.T)
+        squares = rows.multiply(rows).sum(axis=1) if sp.issparse(rows) else (rows**2).sum(axis=1)
+        own += share * (members @ np.asarray(squares).ravel())
+    n = np.asarray(members.sum(axis=1)).ravel()
+    return dots / np.outer(n, n), (np.diag(dots) - own) / np.maximum(n * (n - 1), 1)
