@@ -346,6 +346,14 @@ def test_a_single_news_page_is_no_stream() -> None:
             ["'Cosmos' Reboot Draws 8.5 Million Viewers", "Fox's 'Cosmos' reboot a hit"],
             "Cosmos Reboot",
         ),
+        # A label never runs from one clause into the next ("Cairo as aid").
+        (
+            [
+                "Gaza: negotiators back in Cairo as aid deliveries stall",
+                "Gaza Ceasefire Talks Resume in Cairo",
+            ],
+            "Negotiators back in Cairo",
+        ),
         # A name joined by "of" is never cut, and its small words stay small.
         (
             [

@@ -90,7 +90,12 @@ HANGING = frozenset(
     | {f for b in _NOUN_VERBS.split() for f in _inflected(b)}
     | set(_AS_WRITTEN.split())
 )
-_SEGMENT = re.compile(r"(\s[-–—|]\s|[:;|()\[\]\"“”?!]|,\s|\.\s)")
+# Phrases end at punctuation and where a clause begins ("back in Cairo as aid stalls").
+_SEGMENT = re.compile(
+    r"(\s[-–—|]\s|[:;|()\[\]\"“”?!]|,\s|\.\s"
+    r"|\s(?:as|while|when|because|although|though|but|if|until|unless|whereas)\s)",
+    re.IGNORECASE,
+)
 # "3/10/14", "EUR/USD" and "37%" are one token each: no label starts or ends inside one.
 _TOKEN = re.compile(r"[^\W_]+(?:[.'’&/-][^\W_]+)*(?:['’]s|(?<=s)['’]|%)?")
 _ABBREVIATION = re.compile(r"[A-Z][a-z]{0,2}")  # "Jos." in "Jos. A. Bank": no label ends there
