@@ -301,9 +301,9 @@ def _mean_similarities(views: Views, members: sp.csr_matrix) -> tuple[np.ndarray
     for share, rows in zip(views.shares, (views.words, views.topics, views.meaning), strict=True):
         if not share:
             continue
-        sums = members @ rows
-        sums = sums.toarray() if sp.issparse(sums) else sums
-        dots += share * (sums @ sums.T)
+        sums = members @ rows  # sparse for words: a dense row per group would cost the vocabulary
+        products = sums @ sums.T
+        dots += share * (products.toarray() if sp.issparse(products) else products)
         squares = rows.multiply(rows).sum(axis=1) if sp.issparse(rows) else (rows**2).sum(axis=1)
         own += share * (members @ np.asarray(squares).ravel())
     n = np.asarray(members.sum(axis=1)).ravel()
