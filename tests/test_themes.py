@@ -250,6 +250,23 @@ def _article(n: int, title: str, source: str, summary: str = "") -> Article:
     )
 
 
+def test_the_lead_is_the_widest_carried_story_told_with_its_summary() -> None:
+    """The earliest copy of the main story is a bare title: the copy with a summary leads."""
+    summary = "Hundreds of homes were evacuated as seawater topped the flood defences."
+    articles = [
+        _article(30, "Storm Edda floods coastal towns", "Wire Service"),  # earliest, no summary
+        _article(20, "Storm Edda floods coastal towns", "Daily Ledger", summary),
+        _article(10, "Storm Edda floods coastal towns", "Northern Courier"),
+        _article(5, "Storm Edda: rail lines closed along the coast", "Global Wire", summary),
+        _article(1, "Storm Edda: thousands without power", "Evening Post", summary),
+    ]
+    themes = group(articles)
+    edda = next(t for t in themes if not t.catch_all)
+
+    assert edda.lead.source == "Daily Ledger" and edda.lead.summary == summary
+    assert set(edda.lead.also_reported_by) == {"Wire Service", "Northern Courier"}
+
+
 def test_a_blogs_own_stream_joins_no_news_theme_and_draws_no_news_in() -> None:
     news = [
         ("Storm Edda floods coastal towns as rivers burst", "Northern Courier"),

@@ -30,7 +30,8 @@ CHUNK = 2048  # pairs compared at a time: their two gathered embedding blocks st
 
 @dataclass(frozen=True, slots=True)
 class Item:
-    """One report: indices of its articles, the first (earliest) being the one shown."""
+    """One report: indices of its articles, the first being the one shown: the fullest
+    (with a summary, dated), then the earliest."""
 
     members: tuple[int, ...]
 
@@ -71,14 +72,19 @@ def stories(
     graph.data = same.astype(np.int8)
     graph.eliminate_zeros()
     _, labels = connected_components(graph, directed=False)
-    # Each item's members earliest first: sorted by label, then by (published, key).
+    # Each item's members fullest, then earliest, first: sorted by label, then by that.
     rank = np.empty(n, dtype=np.int64)
-    rank[sorted(range(n), key=lambda i: (articles[i].published, articles[i].key))] = np.arange(n)
+    rank[sorted(range(n), key=lambda i: _fullest_first(articles[i]))] = np.arange(n)
     order = np.lexsort((rank, labels))
     ends = [*(np.flatnonzero(np.diff(labels[order])) + 1).tolist(), n]
     members = order.tolist()
     items = [Item(tuple(members[a:b])) for a, b in zip([0, *ends[:-1]], ends, strict=True)]
     return sorted(items, key=lambda item: item.first)
+
+
+def _fullest_first(article: Article) -> tuple:
+    """A bare title never stands for a story one of its copies tells with a summary."""
+    return (not article.summary.strip(), not article.dated, article.published, article.key)
 
 
 def _numbered_apart(articles: list[Article], near: sp.coo_matrix, same: np.ndarray) -> np.ndarray:
