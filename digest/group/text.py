@@ -148,7 +148,7 @@ ORDINALS = (
     "tenth",
 )
 _ORDINAL = re.compile(rf"\b(?:{'|'.join(ORDINALS)})\b", re.IGNORECASE)
-_MAYBE_NUMBER = re.compile(rf"\d|\b[IVX]+\b|{_ORDINAL.pattern}", re.IGNORECASE)
+_MAYBE_NUMBER = re.compile(rf"\d|\b[IVX]+\b|(?i:{_ORDINAL.pattern})")
 
 
 def numbers(text: str) -> frozenset[str]:
