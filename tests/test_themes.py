@@ -393,6 +393,13 @@ def test_labels_read_as_an_editor_would_write_them(headlines: list[str], label: 
         (["Men's Wearhouse to Buy Jos. A. Bank", "Men's Wearhouse and Jos. A. Bank"], "jos"),
         (["Crude Oil Weekly 3/10/14", "Crude Oil Weekly 3/10/14 edition"], "14"),
         (["Sbarro files Chapter 11 bankruptcy", "Sbarro in Chapter 11 bankruptcy again"], "11"),
+        (
+            [
+                "Russia Threatens To Increase Gas Prices By 37",
+                "Ukraine Gas Prices By 37 Percent Higher, Gazprom Says",
+            ],
+            "37",
+        ),
     ],
 )
 def test_no_label_starts_or_ends_inside_an_abbreviation_a_date_or_a_phrase(

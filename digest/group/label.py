@@ -248,6 +248,8 @@ def _phrases(
             # never "11 Bankruptcy" out of "Chapter 11 Bankruptcy".
             if i and token.isdigit():
                 opens[i] = False
+                # and closes one only after a word it names: "Season 4", not "Prices By 37"
+                closes[i] = closes[i] and tokens[i - 1].lower() not in FUNCTION_WORDS
             # Nor is a name joined by "of" cut: not "Cards" out of "House of Cards",
             # nor "Comcast Gives Customers House".
             if 0 < i < len(tokens) - 1 and (keys[i - 1], token.lower(), keys[i + 1]) in names:
