@@ -363,6 +363,26 @@ def test_a_single_news_page_is_no_stream() -> None:
             ["'Cosmos' Reboot Draws 8.5 Million Viewers", "Fox's 'Cosmos' reboot a hit"],
             "Cosmos Reboot",
         ),
+        (
+            [
+                "'Frozen' fans' favourite song tops the charts",
+                "'Frozen' fans' favourite song wins an Oscar",
+            ],
+            "Frozen fans' favourite song",
+        ),
+        # -ing and -ed forms are as often nouns and names: "the Fed", "defence spending".
+        (
+            [
+                "Fed tapering continues",
+                "Yellen signals Fed tapering",
+                "Markets shrug off Fed tapering",
+            ],
+            "Fed tapering",
+        ),
+        (
+            ["Defence spending vote passes in Berlin", "Germany backs defence spending rise"],
+            "Defence spending",
+        ),
         # A label never runs from one clause into the next ("Cairo as aid").
         (
             [

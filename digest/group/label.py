@@ -55,7 +55,7 @@ _JOINING = FUNCTION_WORDS | {"amid", "amidst", "despite", "ahead", "vs"}
 # "Banks focus"): a label neither starts nor ends on one. Verbs in every form;
 # verbs that are also headline nouns ("Ban Bossy", "Trump's Cuts") only as
 # -ed and -ing; past forms and small words as written. Beyond these headline
-# verbs, any word English uses only as a verb form or an adverb (_verb_or_adverb).
+# verbs, any verb's -s form or adverb that lemminflect knows (_verb_or_adverb).
 _VERBS = (
     "accept add agree announce approve ask beat begin boost bring buy come confirm decline "
     "deny direct distinguish draw end enhance expect face file find focus give go grow "
@@ -284,6 +284,8 @@ def _tokens(segment: str) -> list[str]:
             quoted = True
         if token.endswith(("'", "’")) and quoted:
             token, quoted = token[:-1], False
+        elif segment[match.end() : match.end() + 1] in ("'", "’"):
+            quoted = False  # "'Frozen' fans' song": the quote closed after "Frozen"
         out.append(token)
     return out
 
@@ -325,19 +327,20 @@ def _hanging(token: str) -> bool:
 
 @lru_cache(maxsize=65536)
 def _verb_or_adverb(lowered: str) -> bool:
-    """Whether English uses this word only as a verb form or only as an adverb
-    ("marries", "using", "halted", "soon"), by lemminflect's word list.
+    """Whether this is a verb's -s form or a word English uses only as an adverb
+    ("marries", "halts", "finally", "soon"), by lemminflect's word list.
 
-    Base forms are left to the lists above: a verb's base form is often a
-    name in a headline ("Google", "Ford").
+    Other forms are left to the lists above: -ing and -ed forms are as often
+    nouns and adjectives ("defence spending", "pirated films", "the Fed"), and
+    a base form is often a name ("Google", "Ford").
     """
     from lemminflect import getAllLemmas
 
     lemmas = getAllLemmas(lowered)
     if lemmas.keys() == {"ADV"}:
         return True
-    inflected = all(lowered not in forms for forms in lemmas.values())
-    return bool(lemmas) and lemmas.keys() <= {"VERB", "AUX"} and inflected
+    third_person = lowered.endswith("s") and all(lowered not in f for f in lemmas.values())
+    return bool(lemmas) and lemmas.keys() <= {"VERB", "AUX"} and third_person
 
 
 def _spelled(text: str) -> tuple[bool, int]:
