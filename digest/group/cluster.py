@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -80,6 +81,14 @@ class Views:
         if t:
             out += t * (self.topics[rows] @ self.topics[cols].T)
         return out
+
+    @cached_property
+    def self_similarity(self) -> np.ndarray:
+        """Each row's blended similarity with itself: 1 for unit rows, less where the
+        topics row is short."""
+        w, t, m = self.shares
+        words = np.asarray(self.words.multiply(self.words).sum(axis=1)).ravel()
+        return w * words + t * (self.topics**2).sum(axis=1) + m * (self.meaning**2).sum(axis=1)
 
     def pooled(self, members: sp.csr_matrix) -> Views:
         """Each row of `members` (weights over articles) as one unit row per view."""
@@ -152,7 +161,7 @@ def _merge_themes(views: Views, pools: np.ndarray, labels: np.ndarray) -> np.nda
     )
     centres = views.pooled(members)
     similarity = centres.similarity(slice(None)).astype(np.float64)
-    similarity[_apart(views, members)] = -1.0  # never one heading
+    similarity[_apart(views, members)] = -1.0  # as far apart as themes can be
     distance = np.clip(1.0 - similarity, 0.0, 2.0)
     np.fill_diagonal(distance, 0.0)
     tree = linkage(squareform(distance, checks=False), method="average")
@@ -265,10 +274,11 @@ def _split_apart(views: Views, tree: np.ndarray, floor: float, labels: np.ndarra
             stack += children
         elif min(len(ones), len(others)) < TIGHT_SIZE:
             stack.append(children[0] if len(ones) > len(others) else children[1])
-        elif _apart(views, _groups([ones, others], m))[0, 1]:
-            out[others] = spare
-            spare += 1
-            stack += children
+        else:
+            if _apart(views, _groups([ones, others], m))[0, 1]:
+                out[others] = spare
+                spare += 1
+            stack += children  # two groups apart may lie deeper, under a looser one
     return out
 
 
@@ -297,14 +307,11 @@ def _mean_similarities(views: Views, members: sp.csr_matrix) -> tuple[np.ndarray
     """Mean similarity of all pairs across each two groups (a matrix) and inside each
     group (a vector), from the sums of their rows: no row-by-row matrix."""
     dots = np.zeros((members.shape[0], members.shape[0]))
-    own = np.zeros(members.shape[0])
     for share, rows in zip(views.shares, (views.words, views.topics, views.meaning), strict=True):
-        if not share:
-            continue
-        sums = members @ rows  # sparse for words: a dense row per group would cost the vocabulary
-        products = sums @ sums.T
-        dots += share * (products.toarray() if sp.issparse(products) else products)
-        squares = rows.multiply(rows).sum(axis=1) if sp.issparse(rows) else (rows**2).sum(axis=1)
-        own += share * (members @ np.asarray(squares).ravel())
+        if share:
+            sums = members @ rows  # sparse for words: dense, a row would cost the vocabulary
+            products = sums @ sums.T
+            dots += share * (products.toarray() if sp.issparse(products) else products)
+    own = members @ views.self_similarity  # each row with itself is no pair
     n = np.asarray(members.sum(axis=1)).ravel()
     return dots / np.outer(n, n), (np.diag(dots) - own) / np.maximum(n * (n - 1), 1)
