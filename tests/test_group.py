@@ -244,15 +244,27 @@ def test_hostile_and_empty_titles_do_not_break_grouping() -> None:
         ("a_1 b2c", {"1", "b2c"}),
         ("Windows 8.1 (VIDEO)", {"8.1"}),  # no empty number where 'VI' opens "VIDEO"
         ("no numbers here", set()),
-        ("Second JSON Feed Item", {"2nd"}),  # an ordinal in words is its figure
-        ("The 2nd and the THIRD", {"2nd", "3rd"}),
-        ("Firstly, a secondhand tenth", {"10th"}),  # whole words only
     ],
 )
 def test_numbers_a_title_carries(title, expected) -> None:
     from digest.group.text import numbers
 
     assert numbers(title) == expected
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ("Second JSON Feed Item", {"2nd"}),  # an ordinal in words, as its figure
+        ("The first and the THIRD", {"1st", "3rd"}),
+        ("Firstly, a secondhand tenth", {"10th"}),  # whole words only
+        ("Part 2 of the 2nd series", set()),  # figures are numbers()
+    ],
+)
+def test_ordinals_a_title_spells_out(title, expected) -> None:
+    from digest.group.text import ordinals
+
+    assert ordinals(title) == expected
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from digest.group.text import numbers
+from digest.group.text import numbers, ordinals
 from digest.group.vectors import pairs_above
 from digest.models import Article
 
@@ -88,15 +88,16 @@ def _fullest_first(article: Article) -> tuple:
 
 
 def _numbered_apart(articles: list[Article], near: sp.coo_matrix, same: np.ndarray) -> np.ndarray:
-    """Which `same` pairs carry different numbers in their titles: different items.
+    """Which `same` pairs carry different numbers, or different ordinals, in their
+    titles: different items.
 
-    One title without a number, or with some of the other's, is a copy.
-    Only titles in a `same` pair are read: numbers() is a regex pass per title.
+    One title without a number (an ordinal), or with some of the other's, is a
+    copy. Only titles in a `same` pair are read: numbers() is a regex pass per title.
     """
     rows, cols = near.row, near.col
     ends = np.unique(np.concatenate([rows[same], cols[same]])).tolist()
-    counted = {i: numbers(articles[i].title) for i in ends}
-    kinds: dict[frozenset[str], int] = {}
+    counted = {i: (numbers(articles[i].title), ordinals(articles[i].title)) for i in ends}
+    kinds: dict[tuple[frozenset[str], frozenset[str]], int] = {}
     kind = np.zeros(len(articles), dtype=np.int64)
     for i, found in counted.items():
         kind[i] = kinds.setdefault(found, len(kinds))
@@ -104,6 +105,8 @@ def _numbered_apart(articles: list[Article], near: sp.coo_matrix, same: np.ndarr
     differ = np.flatnonzero(same & (kind[rows] != kind[cols]))
     ends_of = zip(rows[differ].tolist(), cols[differ].tolist(), strict=True)
     for pair, (first, second) in zip(differ.tolist(), ends_of, strict=True):
-        one, other = counted[first], counted[second]
-        apart[pair] = not (one <= other or other <= one)
+        apart[pair] = any(
+            not (one <= other or other <= one)
+            for one, other in zip(counted[first], counted[second], strict=True)
+        )
     return apart

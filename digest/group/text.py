@@ -135,37 +135,36 @@ _NUMBER = re.compile(
 )
 
 
-ORDINALS = (
-    "first",
-    "second",
-    "third",
-    "fourth",
-    "fifth",
-    "sixth",
-    "seventh",
-    "eighth",
-    "ninth",
-    "tenth",
-)
-_ORDINAL = re.compile(rf"\b(?:{'|'.join(ORDINALS)})\b", re.IGNORECASE)
-_MAYBE_NUMBER = re.compile(rf"\d|\b[IVX]+\b|(?i:{_ORDINAL.pattern})")
+_MAYBE_NUMBER = re.compile(r"\d|\b[IVX]+\b")
 
 
 def numbers(text: str) -> frozenset[str]:
-    """The numbers a title carries ("Week 2", "Part II", "rc1", "2025", "Second"), lower-cased,
-    ordinals in figures ("second" is "2nd").
+    """The numbers a title carries ("Week 2", "Part II", "rc1", "2025"), lower-cased.
 
     Two posts whose titles carry different numbers are different items,
-    however alike their words: Part I and Part II, rc1 and rc2, the first
-    and the second item.
+    however alike their words: Part I and Part II, rc1 and rc2.
     """
     if not _MAYBE_NUMBER.search(text):
         return frozenset()
-    found = {m.group(0).lower() for m in _NUMBER.finditer(text.replace("Part ", "part "))}
-    found.update(_figure(m.group(0)) for m in _ORDINAL.finditer(text))
-    return frozenset(found - {""})  # "VIDEO" opens an empty one
+    found = _NUMBER.finditer(text.replace("Part ", "part "))
+    return frozenset(m.group(0).lower() for m in found if m.group(0))  # "VIDEO" opens an empty one
+
+
+_ORDINALS = ["first", "second", "third", "fourth", "fifth"]
+_ORDINALS += ["sixth", "seventh", "eighth", "ninth", "tenth"]
+_ORDINAL = re.compile(rf"\b(?:{'|'.join(_ORDINALS)})\b", re.IGNORECASE)
+
+
+def ordinals(text: str) -> frozenset[str]:
+    """The ordinals a title spells out, as figures ("Second JSON Feed Item": "2nd").
+
+    Kept apart from `numbers`: "a second time" and "Chapter 11" are no
+    different items, but the first and the second item are.
+    """
+    return frozenset(_figure(m.group(0).lower()) for m in _ORDINAL.finditer(text))
 
 
 def _figure(ordinal: str) -> str:
-    number = ORDINALS.index(ordinal.lower()) + 1
+    """An ordinal in figures: "second" is "2nd"."""
+    number = _ORDINALS.index(ordinal) + 1
     return f"{number}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(number, 'th') }"
