@@ -22,6 +22,7 @@ from test_render import READER, edition, settings
 
 from digest.group import ALSO_TODAY, group
 from digest.group.label import Labeller
+from digest.group.text import unhashed
 from digest.models import Article, Subscriber, Theme, edition_json
 from digest.personalise import personalise
 from digest.render import Renderer
@@ -36,8 +37,9 @@ _spec.loader.exec_module(bench)
 
 
 def _words(text: str) -> set[str]:
-    """Each word, lower-cased, with and without a possessive ("Women's" gives "women" too)."""
-    found = {w.lower() for w in _WORD.findall(text)}
+    """Each word, lower-cased, with and without a possessive ("Women's" gives "women" too),
+    hashtags read as the words they join ("#BanBossy" gives "ban" and "bossy")."""
+    found = {w.lower() for w in _WORD.findall(unhashed(text))}
     return found | {re.sub(r"['’]s$", "", w) for w in found}
 
 
@@ -369,6 +371,20 @@ def test_a_single_news_page_is_no_stream() -> None:
                 "'Frozen' fans' favourite song wins an Oscar",
             ],
             "Frozen fans' favourite song",
+        ),
+        # A hashtag offers the words it joins.
+        (
+            [
+                "Why Sheryl Sandberg wants us to #BanBossy",
+                "Sandberg launches #BanBossy campaign",
+                "Celebrities back #BanBossy",
+            ],
+            "Ban Bossy",
+        ),
+        # An infinitive ends no label.
+        (
+            ["Google to Launch Android Wear", "Google to launch smartwatch platform"],
+            "Google to Launch Android",
         ),
         # -ing and -ed forms are as often nouns and names: "the Fed", "defence spending".
         (

@@ -26,7 +26,7 @@ import re
 from collections import Counter
 from functools import lru_cache
 
-from digest.group.text import FUNCTION_WORDS, NOISE, SYNONYMS, stem, words
+from digest.group.text import FUNCTION_WORDS, NOISE, SYNONYMS, stem, unhashed, words
 
 MIN_WORDS = 2
 MAX_WORDS = 6
@@ -105,7 +105,7 @@ class Labeller:
     """Knows how common every word is across the day's headlines."""
 
     def __init__(self, texts: list[str]) -> None:
-        self._texts = texts
+        self._texts = [unhashed(t) for t in texts]  # "#BanBossy" offers "Ban Bossy"
         self._stems = [frozenset(term for term, _ in words(t)) for t in texts]
         self._df: Counter[str] = Counter()
         for found in self._stems:
@@ -250,6 +250,9 @@ def _phrases(
                 opens[i] = False
                 # and closes one only after a word it names: "Season 4", not "Prices By 37"
                 closes[i] = closes[i] and tokens[i - 1].lower() not in FUNCTION_WORDS
+            # An infinitive ends nothing: "Google to Launch", "Wants Us To Ban".
+            if i and tokens[i - 1].lower() == "to" and _can_be_verb(token.lower()):
+                closes[i] = False
             # Nor is a name joined by "of" cut: not "Cards" out of "House of Cards",
             # nor "Comcast Gives Customers House".
             if 0 < i < len(tokens) - 1 and (keys[i - 1], token.lower(), keys[i + 1]) in names:
@@ -323,6 +326,14 @@ def _telling(key: str, weight: dict[str, float]) -> bool:
 def _hanging(token: str) -> bool:
     lowered = token.lower()
     return lowered in HANGING or lowered.endswith(("n't", "n’t")) or _verb_or_adverb(lowered)
+
+
+@lru_cache(maxsize=65536)
+def _can_be_verb(lowered: str) -> bool:
+    """Whether English uses this word as a verb at all, by lemminflect's word list."""
+    from lemminflect import getAllLemmas
+
+    return "VERB" in getAllLemmas(lowered)
 
 
 @lru_cache(maxsize=65536)
