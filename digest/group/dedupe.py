@@ -12,6 +12,7 @@ strict on purpose: a wrong merge hides a story, a missed one only shows it twice
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 import scipy.sparse as sp
@@ -82,9 +83,16 @@ def stories(
     return sorted(items, key=lambda item: item.first)
 
 
-def _fullest_first(article: Article) -> tuple:
+def fullness(article: Article) -> tuple[bool, bool]:
+    """What makes one report fuller than another: a summary, then a date
+    (undated pages are rarely news)."""
+    return (bool(article.summary.strip()), article.dated)
+
+
+def _fullest_first(article: Article) -> tuple[bool, bool, datetime, str]:
     """A bare title never stands for a story one of its copies tells with a summary."""
-    return (not article.summary.strip(), not article.dated, article.published, article.key)
+    summarised, dated = fullness(article)
+    return (not summarised, not dated, article.published, article.key)
 
 
 def _numbered_apart(articles: list[Article], near: sp.coo_matrix, same: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from digest.group.cluster import Views, cluster
-from digest.group.dedupe import Item, stories
+from digest.group.dedupe import Item, fullness, stories
 from digest.group.embed import embed
 from digest.group.label import Labeller
 from digest.group.rank import ALSO_TODAY, apply_caps, theme_rank
@@ -162,8 +162,7 @@ def _fold(articles: list[Article], items: list[Item], meaning: np.ndarray) -> li
         item = items[position]
         first = articles[item.first]
         sources = len({articles[i].source for i in item.members})
-        substance = (bool(first.summary.strip()), first.dated)
-        return (sources, substance, round(float(typical[position]), 6), first.published)
+        return (sources, fullness(first), round(float(typical[position]), 6), first.published)
 
     lead = items[max(range(len(items)), key=lead_rank)]
     rest = [i for i in items if i is not lead]
