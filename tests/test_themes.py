@@ -301,6 +301,41 @@ def test_a_blogs_own_stream_joins_no_news_theme_and_draws_no_news_in() -> None:
     assert not storm.catch_all and len(storm.articles) == 3
 
 
+def test_a_news_site_with_stories_of_its_own_is_no_stream() -> None:
+    """Most of the City Herald's day is its own city's news, which no other site
+    reports; it also reports the day's shared stories, so it is news, not a stream."""
+    shared = [
+        ("Storm Edda floods coastal towns as rivers burst", "Northern Courier"),
+        ("Storm Edda: rivers burst banks, coastal towns flooded", "Daily Ledger"),
+        ("Storm Edda floods hit coastal towns overnight", "City Herald"),
+        ("Central bank holds rates as inflation eases", "Northern Courier"),
+        ("Inflation eases, central bank keeps rates on hold", "Global Wire"),
+        ("Central bank keeps rates on hold as inflation cools", "City Herald"),
+    ]
+    own = [
+        "City council approves new tram line budget",
+        "Tram line budget passes city council vote",
+        "City council tram budget vote draws protest",
+        "Harbour bridge closed for repairs until May",
+        "Harbour bridge repairs close crossing until May",
+        "Drivers face delays as harbour bridge closes for repairs",
+    ]
+    elsewhere = [
+        ("Carmaker recalls 40,000 vehicles over faulty airbags", "Global Wire"),
+        ("Champions League holders scrape into quarter-finals", "Daily Ledger"),
+        ("Measles cases rise for a third month", "Northern Courier"),
+        ("Exoplanet found in habitable zone of nearby star", "Global Wire"),
+        ("Museum returns bronze sculptures to Nigeria", "Daily Ledger"),
+        ("Chipmaker unveils faster AI processor", "Northern Courier"),
+    ]
+    articles = [_article(n, t, s) for n, (t, s) in enumerate(shared + elsewhere)]
+    articles += [_article(20 + n, t, "City Herald") for n, t in enumerate(own)]
+    themes = group(articles)
+
+    themed = {a.title for t in themes if not t.catch_all for a in t.articles}
+    assert set(own) <= themed, [(t.label, [a.title for a in t.articles]) for t in themes]
+
+
 def test_a_single_news_page_is_no_stream() -> None:
     titles = [
         "Storm Edda floods coastal towns as rivers burst",
