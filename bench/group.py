@@ -328,20 +328,23 @@ def site_day(
 
 def site_days(data: list[tuple[Article, str]], feeds: list[tuple[Article, str]]) -> None:
     """News sites with stories of their own must stay news: none taken for a blog's stream."""
-    found, alone, lost = [], [], 0
+    found, alone, floor, lost = [], [], [], 0
     for seed in range(SITE_DAYS):
         day = site_day(data, feeds, seed)
+        gold = [g for _, g in day]
         themes = group([a for a, _ in day])
         part = partition(themes)
-        found.append(bcubed([part[a.key] for a, _ in day], [g for _, g in day])[2])
-        alone.append(bcubed([a.key for a, _ in day], [g for _, g in day])[2])
+        found.append(bcubed([part[a.key] for a, _ in day], gold)[2])
+        alone.append(bcubed([a.key for a, _ in day], gold)[2])
+        floor.append(bcubed(one_liner([a for a, _ in day]), gold)[2])
         catch_all = {a.key for t in themes if t.catch_all for a in t.articles}
         news = [a for a, story in day if not story.startswith("feed:")]
         lost = max(lost, sum(a.key in catch_all for a in news) / len(news))
     print(
         f"\n{SITE_DAYS} days of six news sites + real-feed entries, each site with stories of "
         f"its own: mean B3-F1 {sum(found) / len(found):.3f} ({min(found):.3f} to "
-        f"{max(found):.3f}; every article alone {sum(alone) / len(alone):.3f}); at most "
+        f"{max(found):.3f}; every article alone {sum(alone) / len(alone):.3f}; issue's "
+        f"one-liner {sum(floor) / len(floor):.3f}); at most "
         f"{lost:.0%} of a day's news headlines in the catch-all"
     )
 
