@@ -9,7 +9,9 @@ under a heading made of its posts ("Nexus 8 to have Intel chip on board?"
 among ten CPU reviews of one hardware blog). Its articles go to the
 catch-all. A day with one source (a single news page) has no stream, and
 neither has a source that shares the day's news: one with at least
-NEWS_SHARE of its articles among two other sources' reports of a theme. A
+NEWS_SHARE of its articles in themes of three sources or more that no source
+dominates (three blogs on one project, one of them filling the theme, share
+nothing). A
 news site's own stories (a city's council, a country's elections) can fill
 themes of its own too; without this, taking one site for a stream left the
 others dominant in the themes they shared, and a day of six news sites could
@@ -25,7 +27,7 @@ from digest.models import Article
 DOMINANT = 0.5  # a theme is a source's own when this share of its articles come from it
 MIN_POSTS = 3  # fewer posts than this are no stream, just an article or two
 MAX_SHARE = 0.5  # a source carrying more of the day than this is the day's news, not a stream
-NEWS_SHARE = 0.15  # a source with this share of its articles among others' reports shares the news
+NEWS_SHARE = 0.15  # a source with this share of its articles in many-voiced themes shares the news
 
 
 def stream_sources(articles: list[Article], themes: list[list[int]]) -> frozenset[str]:
@@ -34,13 +36,12 @@ def stream_sources(articles: list[Article], themes: list[list[int]]) -> frozense
     if len(day) < 2:
         return frozenset()
     total = len(articles)
-    # Articles among at least two other sources' reports on one theme: news is shared.
+    # Articles in themes of three sources or more, none of them dominant: shared news.
     reported: Counter[str] = Counter()
     for members in themes:
         sources = Counter(articles[i].source for i in members)
-        for source, count in sources.items():
-            if len(sources) > 2 and count < DOMINANT * len(members):
-                reported[source] += count
+        if len(sources) > 2 and max(sources.values()) < DOMINANT * len(members):
+            reported.update(sources)
     found: set[str] = set()
     while True:  # several blogs' posts in one theme: the largest stream first, then the rest
         own: Counter[str] = Counter()
