@@ -471,6 +471,13 @@ def test_labels_read_as_an_editor_would_write_them(headlines: list[str], label: 
             ],
             "37",
         ),
+        (
+            [
+                "Men's Wearhouse wins Jos. A. Bank for 1.8",
+                "Jos. A. Bank goes for 1.8 in the end",
+            ],
+            "1.8",
+        ),
     ],
 )
 def test_no_label_starts_or_ends_inside_an_abbreviation_a_date_or_a_phrase(

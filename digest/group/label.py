@@ -248,8 +248,10 @@ def _phrases(
             # never "11 Bankruptcy" out of "Chapter 11 Bankruptcy".
             if i and token.isdigit():
                 opens[i] = False
-                # and closes one only after a word it names: "Season 4", not "Prices By 37"
-                closes[i] = closes[i] and tokens[i - 1].lower() not in FUNCTION_WORDS
+            # A figure closes one only after a word it counts: "Season 4", not
+            # "Prices By 37" or "Bank for 1.8".
+            if i and token[0].isdigit() and tokens[i - 1].lower() in FUNCTION_WORDS:
+                closes[i] = False
             # An infinitive ends nothing: "Google to Launch", "Wants Us To Ban".
             if i and tokens[i - 1].lower() == "to" and _can_be_verb(token.lower()):
                 closes[i] = False
