@@ -7,15 +7,15 @@ releases, a shop's catalogue. No other outlet reports them, so an editor
 would put none of its articles under a news heading, and no news headline
 under a heading made of its posts ("Nexus 8 to have Intel chip on board?"
 among ten CPU reviews of one hardware blog). Its articles go to the
-catch-all. A day with one source (a single news page) has no stream, and
-neither has a source that shares the day's news: one with at least
-NEWS_SHARE of its articles in themes of three sources or more that no source
-dominates (three blogs on one project, one of them filling the theme, share
-nothing). A
-news site's own stories (a city's council, a country's elections) can fill
-themes of its own too; without this, taking one site for a stream left the
-others dominant in the themes they shared, and a day of six news sites could
-lose all six to the catch-all.
+catch-all. A day with one source (a single news page) has no stream.
+
+Nor has a source that shares the day's news: one with at least NEWS_SHARE
+of its articles in themes of three sources or more that no source dominates.
+A news site's own stories (its city's council, its country's elections) fill
+themes of its own too; without this rule, taking one site for a stream left
+the others dominant in the themes they shared, and a day of six news sites
+could lose all six to the catch-all. Three blogs on one project, one of them
+filling the theme, share no news.
 """
 
 from __future__ import annotations
