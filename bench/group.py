@@ -349,6 +349,24 @@ def site_days(data: list[tuple[Article, str]], feeds: list[tuple[Article, str]])
     )
 
 
+def one_site_days(data: list[tuple[Article, str]], feeds: list[tuple[Article, str]]) -> None:
+    """One news site among many blog posts (a first run that finds undated pages): the
+    site's stories must still make themes, as they do with no posts beside them."""
+    beside = alone = total = 0
+    for day in quiet_days(data):
+        site = [(article.replace(source="City Herald"), story) for article, story in day]
+        for articles, with_posts in ((site + feeds, True), (site, False)):
+            themes = group([a for a, _ in articles])
+            catch_all = {a.key for t in themes if t.catch_all for a in t.articles}
+            lost = sum(a.key in catch_all for a, _ in site)
+            beside, alone = (beside + lost, alone) if with_posts else (beside, alone + lost)
+        total += len(site)
+    print(
+        f"\n{QUIET_DAYS} quiet days of one news site + real-feed entries: {beside}/{total} "
+        f"news headlines in the catch-all ({alone} with no posts beside them)"
+    )
+
+
 def tuning_half(story: str) -> bool:
     """Stories split by a hash of their id: half to tune on, half held out."""
     return hashlib.sha256(story.encode()).digest()[0] % 2 == 0
@@ -477,6 +495,7 @@ def main() -> None:
         feeds = load_feeds(args.shared / "real-feeds")
         mixed(data, feeds)
         site_days(data, feeds)
+        one_site_days(data, feeds)
     if OWN_DATA.is_file():
         score(f"own set ({OWN_DATA.relative_to(ROOT)})", load_own(OWN_DATA))
     big = variants(data, args.size)

@@ -336,6 +336,38 @@ def test_a_news_site_with_stories_of_its_own_is_no_stream() -> None:
     assert set(own) <= themed, [(t.label, [a.title for a in t.articles]) for t in themes]
 
 
+def test_a_news_site_alone_among_many_blog_posts_is_no_stream() -> None:
+    """A first run can find a shop's and a blog's undated pages beside one news site:
+    the site's stories still make themes, the posts go to "Also today"."""
+    news = [
+        "City council approves new tram line budget",
+        "Tram line budget passes city council vote",
+        "City council tram budget vote draws protest",
+        "Harbour bridge closed for repairs until May",
+        "Harbour bridge repairs close crossing until May",
+        "Drivers face delays as harbour bridge closes for repairs",
+        "Museum returns bronze sculptures to Nigeria",
+        "Measles cases rise for a third month",
+    ]
+    cpus = ["Intel Core Ultra 9 285K", "Intel Core Ultra 7 265K", "AMD Ryzen 7 9800X3D"]
+    cpus += ["AMD Ryzen 9 9950X", "Intel Core Ultra 5 245K", "AMD Ryzen 5 9600X"]
+    records = ["Blue Train by John Coltrane", "Kind of Blue by Miles Davis", "Mingus Ah Um"]
+    records += ["Moanin' by Art Blakey", "Time Out by Dave Brubeck", "Speak No Evil by Shorter"]
+    articles = [_article(n, t, "City Herald") for n, t in enumerate(news)]
+    articles += [
+        _article(20 + n, f"{c} CPU Review and Benchmarks", "Bench Blog") for n, c in enumerate(cpus)
+    ]
+    articles += [
+        _article(40 + n, f'"{r}" on Blue Note, first pressing', "Vinyl Shop")
+        for n, r in enumerate(records)
+    ]
+    themes = group(articles)
+
+    themed = {a.title for t in themes if not t.catch_all for a in t.articles}
+    assert set(news[:6]) <= themed, [(t.label, [a.title for a in t.articles]) for t in themes]
+    assert all(a.source == "City Herald" for t in themes if not t.catch_all for a in t.articles)
+
+
 def test_a_single_news_page_is_no_stream() -> None:
     titles = [
         "Storm Edda floods coastal towns as rivers burst",

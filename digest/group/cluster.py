@@ -282,6 +282,11 @@ def _split_apart(views: Views, tree: np.ndarray, floor: float, labels: np.ndarra
     return out
 
 
+def likeness(views: Views, groups: list[np.ndarray]) -> np.ndarray:
+    """How alike each group's rows are: their mean similarity over all pairs."""
+    return _mean_similarities(views, _groups(groups, views.words.shape[0]))[1]
+
+
 def _groups(rows: list[np.ndarray], m: int) -> sp.csr_matrix:
     """One row per group, with a 1 for each of its rows of the views."""
     return sp.csr_matrix(

@@ -16,6 +16,12 @@ themes of its own too; without this rule, taking one site for a stream left
 the others dominant in the themes they shared, and a day of six news sites
 could lose all six to the catch-all. Three blogs on one project, one of them
 filling the theme, share no news.
+
+And a stream repeats its subject: its posts are at least ALIKE times as
+alike as the day's articles are (a catalogue, a project's releases, one
+hobby), while a news site's are about as alike as the day's. Without this, a
+news site alone among many posts, as on a first run that finds a site's
+undated pages, went whole to the catch-all.
 """
 
 from __future__ import annotations
@@ -27,11 +33,15 @@ from digest.models import Article
 DOMINANT = 0.5  # a theme is a source's own when this share of its articles come from it
 MIN_POSTS = 3  # fewer posts than this are no stream, just an article or two
 MAX_SHARE = 0.5  # a source carrying more of the day than this is the day's news, not a stream
+ALIKE = 2.0  # a stream's posts are at least this many times as alike as the day's articles
 NEWS_SHARE = 0.15  # a source with this share of its articles in many-voiced themes shares the news
 
 
-def stream_sources(articles: list[Article], themes: list[list[int]]) -> frozenset[str]:
-    """Sources whose articles on this day are their own stream; `themes` index `articles`."""
+def stream_sources(
+    articles: list[Article], themes: list[list[int]], alike: dict[str, float]
+) -> frozenset[str]:
+    """Sources whose articles on this day are their own stream; `themes` index `articles`,
+    `alike` says how many times as alike each source's articles are as the day's."""
     day = Counter(a.source for a in articles)
     if len(day) < 2:
         return frozenset()
@@ -61,6 +71,7 @@ def stream_sources(articles: list[Article], themes: list[list[int]]) -> frozense
             and 2 * count >= day[s]
             and day[s] <= MAX_SHARE * total
             and reported[s] < NEWS_SHARE * day[s]
+            and alike.get(s, 0.0) >= ALIKE
         } - found
         if not new:
             return frozenset(found)
