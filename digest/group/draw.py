@@ -11,7 +11,7 @@ import gc
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,7 +21,7 @@ from digest.group.dedupe import Item, fullness, stories
 from digest.group.embed import embed
 from digest.group.label import Labeller
 from digest.group.rank import ALSO_TODAY, apply_caps, theme_rank
-from digest.group.streams import MIN_POSTS, stream_sources
+from digest.group.streams import stream_sources
 from digest.group.text import NOISE, unhashed, words
 from digest.group.topics import pin
 from digest.group.vectors import article_vectors
@@ -129,7 +129,7 @@ def _themes(
     for item in items:
         by_label.setdefault(int(labels[item.first]), []).append(item)
     drawn = [[i for item in theme for i in item.members] for theme in by_label.values()]
-    streams = stream_sources(articles, drawn, _alike_beyond_the_day(articles, views))
+    streams = stream_sources(articles, drawn, partial(likeness, views))
     if not streams:
         return [_fold(articles, theme, meaning) for theme in by_label.values()], []
     news: list[list[Item]] = []
@@ -142,20 +142,6 @@ def _themes(
             if articles[item.first].source in streams:
                 streamed.extend(_fold(articles, [item], meaning))
     return [_fold(articles, theme, meaning) for theme in news], streamed
-
-
-def _alike_beyond_the_day(articles: list[Article], views: Views) -> dict[str, float]:
-    """For each source of several articles, how many times as alike its articles are
-    as the day's are: a blog's posts repeat its subject, a news site's do not."""
-    rows: dict[str, list[int]] = {}
-    for i, article in enumerate(articles):
-        rows.setdefault(article.source, []).append(i)
-    several = [s for s, found in rows.items() if len(found) >= MIN_POSTS]
-    if not several or len(rows) < 2:
-        return {}
-    groups = [np.arange(len(articles)), *(np.array(rows[s]) for s in several)]
-    day, *own = likeness(views, groups).tolist()
-    return {s: alike / day if day > 0 else 0.0 for s, alike in zip(several, own, strict=True)}
 
 
 def _fold(articles: list[Article], items: list[Item], meaning: np.ndarray) -> list[Article]:

@@ -10,12 +10,14 @@ among ten CPU reviews of one hardware blog). Its articles go to the
 catch-all. A day with one source (a single news page) has no stream.
 
 Nor has a source that shares the day's news: one with at least NEWS_SHARE
-of its articles in themes of three sources or more that no source dominates.
-A news site's own stories (its city's council, its country's elections) fill
-themes of its own too; without this rule, taking one site for a stream left
-the others dominant in the themes they shared, and a day of six news sites
-could lose all six to the catch-all. Three blogs on one project, one of them
-filling the theme, share no news.
+of its articles in themes of three sources or more where no source holds
+over half, in two such themes or with MIN_POSTS articles in one. A news
+site's own stories (its city's council, its country's elections) fill themes
+of its own too; without this rule, taking one site for a stream left the
+others dominant in the themes they shared, and a day of six news sites could
+lose all six to the catch-all. A post or two that one news theme drew in is
+no sharing, and three blogs on one project, one of them filling the theme,
+share nothing.
 
 And a stream repeats its subject: its posts are at least ALIKE times as
 alike as the day's articles are (a catalogue, a project's releases, one
@@ -27,52 +29,87 @@ undated pages, went whole to the catch-all.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
+
+import numpy as np
 
 from digest.models import Article
 
 DOMINANT = 0.5  # a theme is a source's own when this share of its articles come from it
 MIN_POSTS = 3  # fewer posts than this are no stream, just an article or two
 MAX_SHARE = 0.5  # a source carrying more of the day than this is the day's news, not a stream
+NEWS_SHARE = 0.15  # a source with this share of its articles in shared themes shares the news
 ALIKE = 2.0  # a stream's posts are at least this many times as alike as the day's articles
-NEWS_SHARE = 0.15  # a source with this share of its articles in many-voiced themes shares the news
+
+Likeness = Callable[[list[np.ndarray]], np.ndarray]
 
 
 def stream_sources(
-    articles: list[Article], themes: list[list[int]], alike: dict[str, float]
+    articles: list[Article], themes: list[list[int]], likeness: Likeness
 ) -> frozenset[str]:
-    """Sources whose articles on this day are their own stream; `themes` index `articles`,
-    `alike` says how many times as alike each source's articles are as the day's."""
+    """Sources whose articles on this day are their own stream.
+
+    `themes` index `articles`; `likeness` gives, for groups of those indices,
+    how alike each group's articles are (their mean similarity).
+    """
     day = Counter(a.source for a in articles)
     if len(day) < 2:
         return frozenset()
-    total = len(articles)
-    # Articles in themes of three sources or more, none of them dominant: shared news.
-    reported: Counter[str] = Counter()
-    for members in themes:
-        sources = Counter(articles[i].source for i in members)
-        if len(sources) > 2 and max(sources.values()) < DOMINANT * len(members):
-            reported.update(sources)
+    by_theme = [Counter(articles[i].source for i in members) for members in themes]
+    shared: Counter[str] = Counter()  # articles in themes of three sources or more, none
+    shared_themes: Counter[str] = Counter()  # holding over half, and how many such themes
+    for sources in by_theme:
+        if len(sources) > 2 and max(sources.values()) <= DOMINANT * sum(sources.values()):
+            shared.update(sources)
+            shared_themes.update(sources.keys())
+    ratios = _Ratios(articles, likeness)
     found: set[str] = set()
     while True:  # several blogs' posts in one theme: the largest stream first, then the rest
         own: Counter[str] = Counter()
-        for members in themes:
-            sources = Counter(articles[i].source for i in members)
-            for known in found:
-                sources.pop(known, None)
+        for theme in by_theme:
+            sources = Counter({s: c for s, c in theme.items() if s not in found})
             if sum(sources.values()) < MIN_POSTS:
                 continue
             source, count = sources.most_common(1)[0]
             if count >= DOMINANT * sum(sources.values()):
                 own[source] += count
-        new = {
+        new = [
             s
             for s, count in own.items()
-            if day[s] >= MIN_POSTS
+            if s not in found
+            and day[s] >= MIN_POSTS
             and 2 * count >= day[s]
-            and day[s] <= MAX_SHARE * total
-            and reported[s] < NEWS_SHARE * day[s]
-            and alike.get(s, 0.0) >= ALIKE
-        } - found
+            and day[s] <= MAX_SHARE * len(articles)
+            and not _shares_news(shared[s], shared_themes[s], day[s])
+        ]
+        new = [s for s in new if ratios.of(s) >= ALIKE]
         if not new:
             return frozenset(found)
-        found |= new
+        found.update(new)
+
+
+def _shares_news(articles: int, themes: int, posts: int) -> bool:
+    """Whether a source's articles in shared themes make it a news source: NEWS_SHARE
+    of its posts, in two themes or more, or MIN_POSTS in one (the day's one big story);
+    a post or two that one news theme drew in is no sharing."""
+    return articles >= NEWS_SHARE * posts and (themes >= 2 or articles >= MIN_POSTS)
+
+
+class _Ratios:
+    """How many times as alike each source's articles are as the day's, worked out
+    only for the sources asked about (each costs a pass over its rows)."""
+
+    def __init__(self, articles: list[Article], likeness: Likeness) -> None:
+        self._rows: dict[str, list[int]] = {}
+        for i, article in enumerate(articles):
+            self._rows.setdefault(article.source, []).append(i)
+        self._likeness = likeness
+        self._day = float(likeness([np.arange(len(articles))])[0])
+        self._known: dict[str, float] = {}
+
+    def of(self, source: str) -> float:
+        if source not in self._known:
+            alike = float(self._likeness([np.array(self._rows[source])])[0])
+            # A day whose articles are no more alike than chance tells nothing: no stream.
+            self._known[source] = alike / self._day if self._day > 0 else 0.0
+        return self._known[source]
