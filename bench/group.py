@@ -352,14 +352,16 @@ def site_days(data: list[tuple[Article, str]], feeds: list[tuple[Article, str]])
 def one_site_days(data: list[tuple[Article, str]], feeds: list[tuple[Article, str]]) -> None:
     """One news site among many blog posts (a first run that finds undated pages): the
     site's stories must still make themes, as they do with no posts beside them."""
+
+    def lost(site: list[Article], day: list[Article]) -> int:
+        catch_all = {a.key for t in group(day) if t.catch_all for a in t.articles}
+        return sum(a.key in catch_all for a in site)
+
     beside = alone = total = 0
     for day in quiet_days(data):
-        site = [(article.replace(source="City Herald"), story) for article, story in day]
-        for articles, with_posts in ((site + feeds, True), (site, False)):
-            themes = group([a for a, _ in articles])
-            catch_all = {a.key for t in themes if t.catch_all for a in t.articles}
-            lost = sum(a.key in catch_all for a, _ in site)
-            beside, alone = (beside + lost, alone) if with_posts else (beside, alone + lost)
+        site = [article.replace(source="City Herald") for article, _ in day]
+        beside += lost(site, site + [a for a, _ in feeds])
+        alone += lost(site, site)
         total += len(site)
     print(
         f"\n{QUIET_DAYS} quiet days of one news site + real-feed entries: {beside}/{total} "

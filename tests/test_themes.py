@@ -336,6 +336,19 @@ def test_a_news_site_with_stories_of_its_own_is_no_stream() -> None:
     assert set(own) <= themed, [(t.label, [a.title for a in t.articles]) for t in themes]
 
 
+def test_no_real_feed_entry_sits_under_a_news_heading_beside_the_own_set() -> None:
+    """Two OpenStreetMap posts drawn into "EU migration pact" once made their blog
+    count as sharing the news, and kept them there."""
+    _days()  # skips, saying why, without the shared data
+    own = [a for a, _ in bench.load_own(REPO / "tests" / "data" / "headlines.csv")]
+    feeds = [a for a, _ in bench.load_feeds(SHARED / "real-feeds")]
+    posts = {a.key for a in feeds}
+    for theme in group(own + feeds):
+        keys = {a.key for a in theme.articles}
+        if not theme.catch_all and keys & posts:
+            assert keys <= posts, (theme.label, [a.title for a in theme.articles])
+
+
 def test_a_news_site_alone_among_many_blog_posts_is_no_stream() -> None:
     """A first run can find a shop's and a blog's undated pages beside one news site:
     the site's stories still make themes, the posts go to "Also today"."""
