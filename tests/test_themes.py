@@ -301,6 +301,17 @@ def test_a_blogs_own_stream_joins_no_news_theme_and_draws_no_news_in() -> None:
     assert not storm.catch_all and len(storm.articles) == 3
 
 
+# A city site's own news, which no other site reports: two stories of three headlines.
+_CITY_STORIES = [
+    "City council approves new tram line budget",
+    "Tram line budget passes city council vote",
+    "City council tram budget vote draws protest",
+    "Harbour bridge closed for repairs until May",
+    "Harbour bridge repairs close crossing until May",
+    "Drivers face delays as harbour bridge closes for repairs",
+]
+
+
 def test_a_news_site_with_stories_of_its_own_is_no_stream() -> None:
     """Most of the City Herald's day is its own city's news, which no other site
     reports; it also reports the day's shared stories, so it is news, not a stream."""
@@ -312,14 +323,7 @@ def test_a_news_site_with_stories_of_its_own_is_no_stream() -> None:
         ("Inflation eases, central bank keeps rates on hold", "Global Wire"),
         ("Central bank keeps rates on hold as inflation cools", "City Herald"),
     ]
-    own = [
-        "City council approves new tram line budget",
-        "Tram line budget passes city council vote",
-        "City council tram budget vote draws protest",
-        "Harbour bridge closed for repairs until May",
-        "Harbour bridge repairs close crossing until May",
-        "Drivers face delays as harbour bridge closes for repairs",
-    ]
+    own = _CITY_STORIES
     elsewhere = [
         ("Carmaker recalls 40,000 vehicles over faulty airbags", "Global Wire"),
         ("Champions League holders scrape into quarter-finals", "Daily Ledger"),
@@ -353,12 +357,7 @@ def test_a_news_site_alone_among_many_blog_posts_is_no_stream() -> None:
     """A first run can find a shop's and a blog's undated pages beside one news site:
     the site's stories still make themes, the posts go to "Also today"."""
     news = [
-        "City council approves new tram line budget",
-        "Tram line budget passes city council vote",
-        "City council tram budget vote draws protest",
-        "Harbour bridge closed for repairs until May",
-        "Harbour bridge repairs close crossing until May",
-        "Drivers face delays as harbour bridge closes for repairs",
+        *_CITY_STORIES,
         "Museum returns bronze sculptures to Nigeria",
         "Measles cases rise for a third month",
     ]
