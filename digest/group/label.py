@@ -331,25 +331,29 @@ def _hanging(token: str) -> bool:
 
 
 @lru_cache(maxsize=65536)
-def _can_be_verb(lowered: str) -> bool:
-    """Whether English uses this word as a verb at all, by lemminflect's word list."""
+def _lemmas(lowered: str) -> dict[str, tuple[str, ...]]:
+    """The word's lemmas by part of speech ("VERB", "NOUN"...), by lemminflect's word list:
+    its first use loads the list (0.16 s), which commands that never label skip."""
     from lemminflect import getAllLemmas
 
-    return "VERB" in getAllLemmas(lowered)
+    return getAllLemmas(lowered)
+
+
+def _can_be_verb(lowered: str) -> bool:
+    """Whether English uses this word as a verb at all."""
+    return "VERB" in _lemmas(lowered)
 
 
 @lru_cache(maxsize=65536)
 def _verb_or_adverb(lowered: str) -> bool:
     """Whether this is a verb's -s form or a word English uses only as an adverb
-    ("marries", "halts", "finally", "soon"), by lemminflect's word list.
+    ("marries", "halts", "finally", "soon").
 
     Other forms are left to the lists above: -ing and -ed forms are as often
     nouns and adjectives ("defence spending", "pirated films", "the Fed"), and
     a base form is often a name ("Google", "Ford").
     """
-    from lemminflect import getAllLemmas
-
-    lemmas = getAllLemmas(lowered)
+    lemmas = _lemmas(lowered)
     if lemmas.keys() == {"ADV"}:
         return True
     third_person = lowered.endswith("s") and all(lowered not in f for f in lemmas.values())
