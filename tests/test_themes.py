@@ -495,6 +495,11 @@ def test_a_single_news_page_is_no_stream() -> None:
             ],
             "House of Cards without Netflix",
         ),
+        # "&" joins as "and" does.
+        (
+            ["Feynman, Sagan & Tyson", "Tyson and Sagan on science", "Sagan & Tyson on TV"],
+            "Sagan & Tyson",
+        ),
     ],
 )
 def test_labels_read_as_an_editor_would_write_them(headlines: list[str], label: str) -> None:
@@ -522,6 +527,15 @@ def test_labels_read_as_an_editor_would_write_them(headlines: list[str], label: 
             ],
             "1.8",
         ),
+        # A word English uses only as a verb, in lower case, is no name ("Google" is).
+        (
+            [
+                "Elephants prove discerning listeners of us humans",
+                "Elephants prove clever",
+                "Smart elephants",
+            ],
+            "prove",
+        ),
     ],
 )
 def test_no_label_starts_or_ends_inside_an_abbreviation_a_date_or_a_phrase(
@@ -531,6 +545,25 @@ def test_no_label_starts_or_ends_inside_an_abbreviation_a_date_or_a_phrase(
     words = label.lower().split()
     assert len(words) >= 2, label
     assert not_at_the_edge not in (words[0], words[-1]), label
+
+
+@pytest.mark.parametrize(
+    "headlines",
+    [
+        ["On topic: Tech news to know now", "Finance News Update, what you need to know"],
+        # Nor is a clause cut after a modal ("Europe must wake").
+        [
+            "Bromund: Europe must wake up to new danger",
+            "Europe reaches crunch point on banking union",
+            "Poland: German reliance on Russian gas threatens Europe",
+        ],
+    ],
+)
+def test_headlines_sharing_no_run_of_words_get_no_label(headlines: list[str]) -> None:
+    """Headlines sharing one word are no theme an editor could name: never two words
+    side by side ("Topic Tech") nor a cut clause; the caller sends them to "Also today"."""
+    labeller = Labeller([*headlines, "Unrelated weather report", "Stocks close higher"])
+    assert labeller.label(list(range(len(headlines)))) == ""
 
 
 _LABELS_OF_THE_BUSY_DAY = """

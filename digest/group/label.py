@@ -14,9 +14,10 @@ adds nothing inside a label ("Canada Enhances Arctic"); joining words are free
 ("Trump and Putin", "Canada Amid Rising Tensions"). A spelling in capitals
 gives way to the headlines' usual one ("Lena Dunham", not "LENA DUNHAM"), and
 "iOS" keeps its case. Every word of a label is therefore found in a headline
-of its theme. With no such run, the two best words are put side by side, in
-the headline's order. Labels are unique within an edition: a label already
-taken gives way to the next best.
+of its theme. A theme with no such run (headlines that share one word, as
+"Europe") has nothing an editor could name: its articles go to "Also today",
+never under two words put side by side ("Topic Tech"). Labels are unique
+within an edition: a label already taken gives way to the next best.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ _GENERIC_WORDS = (
 GENERIC = frozenset(_GENERIC_WORDS.split())
 
 # Small words that join names ("Trump and Putin", "Canada amid tensions"): free inside a label.
-_JOINING = FUNCTION_WORDS | {"amid", "amidst", "despite", "ahead", "vs"}
+_JOINING = FUNCTION_WORDS | {"amid", "amidst", "despite", "ahead", "vs", "&"}
 
 # Words that leave a label hanging ("Canada Enhances", "Coming To More Countries",
 # "Banks focus"): a label neither starts nor ends on one. Verbs in every form;
@@ -90,6 +91,10 @@ HANGING = frozenset(
     | {f for b in _NOUN_VERBS.split() for f in _inflected(b)}
     | set(_AS_WRITTEN.split())
 )
+# Words after which a verb's base form follows: "Google to launch", "Europe must wake".
+_BEFORE_VERBS = frozenset(
+    ["to", "must", "will", "would", "can", "could", "should", "shall", "may", "might"]
+)
 # Phrases end at punctuation and where a clause begins ("back in Cairo as aid stalls").
 _SEGMENT = re.compile(
     r"(\s[-–—|]\s|[:;|()\[\]\"“”?!]|,\s|\.\s"
@@ -97,7 +102,7 @@ _SEGMENT = re.compile(
     re.IGNORECASE,
 )
 # "3/10/14", "EUR/USD" and "37%" are one token each: no label starts or ends inside one.
-_TOKEN = re.compile(r"[^\W_]+(?:[.'’&/-][^\W_]+)*(?:['’]s|(?<=s)['’]|%)?")
+_TOKEN = re.compile(r"[^\W_]+(?:[.'’&/-][^\W_]+)*(?:['’]s|(?<=s)['’]|%)?|(?<=\s)&(?=\s)")
 _ABBREVIATION = re.compile(r"[A-Z][a-z]{0,2}")  # "Jos." in "Jos. A. Bank": no label ends there
 
 
@@ -117,14 +122,12 @@ class Labeller:
         """A 2-to-6-word label for these reports (indices into the texts, lead first).
 
         Unique among the labels this labeller has given; '' when the headlines
-        hold no telling word at all.
+        hold no run of words worth one.
         """
         weight, shared = self._weights(reports)
         if not weight:
             return ""
         candidates = self._runs(reports[:SPAN_HEADLINES], weight, shared)
-        ranked = sorted(weight, key=lambda s: (-weight[s], s))
-        candidates.extend(self._pairs(reports[:SPAN_HEADLINES], ranked))
         for _, text in sorted(candidates, key=lambda c: (-c[0], len(c[1]), c[1])):
             key = text.lower()
             if key not in self._taken:
@@ -192,31 +195,6 @@ class Labeller:
                             out[text.lower()] = (score, text)
         return list(out.values())
 
-    def _pairs(self, reports: list[int], ranked: list[str]) -> list[tuple[float, str]]:
-        """Two telling words side by side, as a headline spells and orders them: the fallback."""
-        spelled: list[tuple[str, str]] = []
-        for term in ranked:  # the four best words a label can hold
-            spelling = self._spelling(term, reports)
-            # A number alone names nothing ("11 2" from "March 11, 2014, 2:02 am").
-            if spelling and not _hanging(spelling) and not spelling.isdigit():
-                spelled.append((term, spelling))
-                if len(spelled) == 4:
-                    break
-        out = []
-        for i, (one_term, one) in enumerate(spelled):
-            for other_term, other in spelled[i + 1 :]:
-                pair = (other, one) if self._order(reports, other_term, one_term) else (one, other)
-                out.append((-1.0 - i, _capitalised(" ".join(pair))))
-        return out
-
-    def _order(self, reports: list[int], one: str, other: str) -> bool:
-        """Whether the first headline holding both terms puts `one` before `other`."""
-        for index in reports:
-            terms = [term for term, _ in words(self._texts[index])]
-            if one in terms and other in terms:
-                return terms.index(one) < terms.index(other)
-        return False
-
     def _spelling(self, term: str, reports: list[int], shouted: bool = True) -> str:
         """The theme's usual spelling of a term; `shouted=False` skips those in capitals."""
         seen: Counter[str] = Counter()
@@ -252,9 +230,12 @@ def _phrases(
             # "Prices By 37" or "Bank for 1.8".
             if i and token[0].isdigit() and tokens[i - 1].lower() in FUNCTION_WORDS:
                 closes[i] = False
-            # An infinitive ends nothing: "Google to Launch", "Wants Us To Ban".
-            if i and tokens[i - 1].lower() == "to" and _can_be_verb(token.lower()):
+            # An infinitive ends nothing: "Google to Launch", "Europe must wake"; nor
+            # does one start anything after a modal ("Wake up to Russian gas"), while
+            # after "to" it may name a campaign ("Ban Bossy").
+            if i and tokens[i - 1].lower() in _BEFORE_VERBS and _can_be_verb(token.lower()):
                 closes[i] = False
+                opens[i] = opens[i] and tokens[i - 1].lower() == "to"
             # Nor is a name joined by "of" cut: not "Cards" out of "House of Cards",
             # nor "Comcast Gives Customers House".
             if 0 < i < len(tokens) - 1 and (keys[i - 1], token.lower(), keys[i + 1]) in names:
@@ -327,7 +308,10 @@ def _telling(key: str, weight: dict[str, float]) -> bool:
 
 def _hanging(token: str) -> bool:
     lowered = token.lower()
-    return lowered in HANGING or lowered.endswith(("n't", "n’t")) or _verb_or_adverb(lowered)
+    if lowered in HANGING or lowered.endswith(("n't", "n’t")) or _verb_or_adverb(lowered):
+        return True
+    # A verb written in lower case is no name: "Elephants prove", unlike "Google".
+    return token.islower() and _only_verb(lowered)
 
 
 @lru_cache(maxsize=65536)
@@ -342,6 +326,12 @@ def _lemmas(lowered: str) -> dict[str, tuple[str, ...]]:
 def _can_be_verb(lowered: str) -> bool:
     """Whether English uses this word as a verb at all."""
     return "VERB" in _lemmas(lowered)
+
+
+def _only_verb(lowered: str) -> bool:
+    """Whether this is a verb's base form that English uses as nothing else ("prove")."""
+    lemmas = _lemmas(lowered)
+    return bool(lemmas) and lemmas.keys() <= {"VERB", "AUX"} and lowered in lemmas.get("VERB", ())
 
 
 @lru_cache(maxsize=65536)
