@@ -14,6 +14,8 @@ the same process, on:
   half (mean F1);
 - a mixed day: the UCI dev stories plus every entry of real-feeds/ as
   unrelated items (the share of those entries outside every news theme);
+- days of six news sites beside those entries, of one news site beside them,
+  and of two news sites alone (the news that must not be taken for a blog);
 - tests/data/headlines.csv.
 Beside them, the issue's one-liner (the floor to beat): wordllama and plain TF-IDF
 half and half, average linkage, one fixed threshold.
@@ -21,27 +23,19 @@ One configuration for every data set: nothing here is tuned per set.
 Speed: seconds and peak memory to group --size headlines (the labelled ones
 plus generated variants), with the ratio to just vectorising the same
 headlines in the same process, and whether a second run gives the same result.
-Shared data is read by path, never copied here.
+The days are built in bench/days.py; shared data is read by path, never copied here.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import hashlib
-import html
 import importlib
-import json
 import os
-import random
-import re
 import resource
 import sys
 import time
 import tracemalloc
 from collections import Counter
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +44,22 @@ from sklearn.metrics import adjusted_rand_score
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))  # days.py, when imported rather than run
+
+from days import (  # noqa: E402
+    QUIET_DAYS,
+    TWO_SITE_DAYS,
+    load_feeds,
+    load_own,
+    load_seed,
+    load_uci,
+    quiet_days,
+    site_day,
+    tuning_half,
+    two_site_day,
+    uci_categories,
+    variants,
+)
 
 from digest.group import group  # noqa: E402
 from digest.group.text import terms  # noqa: E402
@@ -57,108 +67,7 @@ from digest.models import Article  # noqa: E402
 
 SHARED = Path(os.environ.get("SHARED_DATA") or ROOT.parent / "shared" / "data")
 OWN_DATA = ROOT / "tests" / "data" / "headlines.csv"
-QUIET_DAYS = 12
 MORE_DRAWS = 20
-
-
-def load_seed(path: Path) -> list[tuple[Article, str]]:
-    """The seed day's headlines inside its window, with the page's `**` artifacts as they are."""
-    page = json.loads(path.read_text(encoding="utf-8"))
-    now = datetime.fromisoformat(page["now"])
-    out = []
-    for number, item in enumerate(page["items"]):
-        published = parsedate_to_datetime(item["published"])
-        if now - published > timedelta(hours=page["window_hours"]):
-            continue
-        article = Article(
-            key=f"https://seed.example/{number}",
-            title=item["title"],
-            url=f"https://seed.example/{number}",
-            source="World news page",
-            feed_url="https://seed.example/feed",
-            published=published,
-        )
-        out.append((article, item["theme"]))
-    return out
-
-
-_TAG = re.compile(r"<[^>]+>")
-
-
-def load_feeds(folder: Path) -> list[tuple[Article, str]]:
-    """Every entry of real-feeds/ (as its parser's JSON lists it), each its own story."""
-    out = []
-    for path in sorted(folder.glob("*.json")):
-        feed = json.loads(path.read_text(encoding="utf-8"))
-        if "entries" not in feed:
-            continue  # a JSON Feed source file: its parsed twin is *.expected.json
-        name = path.name.split(".")[0]
-        for number, entry in enumerate(feed["entries"]):
-            text = html.unescape(_TAG.sub(" ", entry.get("description") or ""))
-            article = Article(
-                key=f"feed:{name}:{number}",
-                title=entry.get("title") or "",
-                url=entry.get("link") or f"https://{name}.example/{number}",
-                source=feed["feed"].get("title") or name,
-                feed_url=f"https://{name}.example/feed",
-                published=datetime(2014, 3, 11, tzinfo=UTC),
-                summary=" ".join(text.split())[:300],
-            )
-            out.append((article, f"feed:{name}:{number}"))
-    return out
-
-
-def quiet_days(data: list[tuple[Article, str]], seed: int = 1) -> list[list[tuple[Article, str]]]:
-    """QUIET_DAYS days, each 8 random stories with 1 to 4 of their headlines."""
-    rng = random.Random(seed)
-    by_story: dict[str, list[tuple[Article, str]]] = {}
-    for article, story in data:
-        by_story.setdefault(story, []).append((article, story))
-    names = sorted(by_story)
-    days = []
-    for _ in range(QUIET_DAYS):
-        day = []
-        for story in rng.sample(names, 8):
-            day += rng.sample(by_story[story], min(len(by_story[story]), rng.randint(1, 4)))
-        days.append(day)
-    return days
-
-
-def load_uci(path: Path) -> list[tuple[Article, str]]:
-    with path.open(newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    out = []
-    for row in rows:
-        published = datetime.fromtimestamp(int(row["TIMESTAMP"]) / 1000, UTC)
-        article = Article(
-            key=f"{row['ID']}:{row['URL']}",
-            title=row["TITLE"],
-            url=row["URL"],
-            source=row["PUBLISHER"],
-            feed_url=f"https://{row['HOSTNAME']}/feed",
-            published=published,
-        )
-        out.append((article, row["STORY"]))
-    random.Random(0).shuffle(out)  # the file is sorted by story
-    return out
-
-
-def load_own(path: Path) -> list[tuple[Article, str]]:
-    with path.open(newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    out = []
-    for number, row in enumerate(rows):
-        article = Article(
-            key=f"https://example.org/{number}",
-            title=row["title"],
-            url=f"https://example.org/{number}",
-            source=row["source"],
-            feed_url="https://example.org/feed",
-            published=datetime.fromisoformat(row["published"]),
-            summary=row["summary"],
-        )
-        out.append((article, row["story"]))
-    return out
 
 
 def partition(themes) -> dict[str, str]:
@@ -298,32 +207,7 @@ def mixed(data: list[tuple[Article, str]], feeds: list[tuple[Article, str]]) -> 
     )
 
 
-NEWS_SITES = ["BBC", "NYT", "Al Jazeera", "DW", "NPR", "AllAfrica"]
 SITE_DAYS = 8
-
-
-def site_day(
-    data: list[tuple[Article, str]], feeds: list[tuple[Article, str]], seed: int
-) -> list[tuple[Article, str]]:
-    """A day of six news sites and the real-feed blogs, built from UCI headlines:
-    12 stories every site may report (3-12 headlines each, sites drawn at random)
-    and 24 stories each one site's own (1-6 headlines), as a site's city or
-    country news is."""
-    rng = random.Random(seed)
-    by_story: dict[str, list[Article]] = {}
-    for article, story in data:
-        by_story.setdefault(story, []).append(article)
-    names = sorted(by_story)
-    rng.shuffle(names)
-    day = []
-    for story in names[:12]:
-        for article in rng.sample(by_story[story], min(len(by_story[story]), rng.randint(3, 12))):
-            day.append((article.replace(source=rng.choice(NEWS_SITES)), story))
-    for number, story in enumerate(names[12:36]):
-        site = NEWS_SITES[number % len(NEWS_SITES)]
-        for article in rng.sample(by_story[story], min(len(by_story[story]), rng.randint(1, 6))):
-            day.append((article.replace(source=site), story))
-    return day + feeds
 
 
 def site_days(data: list[tuple[Article, str]], feeds: list[tuple[Article, str]]) -> None:
@@ -349,6 +233,30 @@ def site_days(data: list[tuple[Article, str]], feeds: list[tuple[Article, str]])
     )
 
 
+def two_site_days(data: list[tuple[Article, str]], categories: dict[str, str]) -> None:
+    """Two news sites with no story in common: neither may be taken for a blog's stream."""
+    found, alone, floor, lost = [], [], [], 0
+    for seed in range(TWO_SITE_DAYS):
+        day = two_site_day(data, categories, seed)
+        gold = [g for _, g in day]
+        themes = group([a for a, _ in day])
+        part = partition(themes)
+        found.append(bcubed([part[a.key] for a, _ in day], gold)[2])
+        alone.append(bcubed([a.key for a, _ in day], gold)[2])
+        floor.append(bcubed(one_liner([a for a, _ in day]), gold)[2])
+        catch_all = {a.key for t in themes if t.catch_all for a in t.articles}
+        for site in {a.source for a, _ in day}:
+            own = [a.key in catch_all for a, _ in day if a.source == site]
+            lost += 2 * sum(own) > len(own)
+    print(
+        f"\n{TWO_SITE_DAYS} days of two news sites, 6 stories each: mean B3-F1 "
+        f"{sum(found) / len(found):.3f} ({min(found):.3f} to {max(found):.3f}; every "
+        f"article alone {sum(alone) / len(alone):.3f}; issue's one-liner "
+        f"{sum(floor) / len(floor):.3f}); sites with most of their headlines in the "
+        f"catch-all: {lost} of {2 * TWO_SITE_DAYS}"
+    )
+
+
 def one_site_days(data: list[tuple[Article, str]], feeds: list[tuple[Article, str]]) -> None:
     """One news site among many blog posts (a first run that finds undated pages): the
     site's stories must still make themes, as they do with no posts beside them."""
@@ -367,57 +275,6 @@ def one_site_days(data: list[tuple[Article, str]], feeds: list[tuple[Article, st
         f"\n{QUIET_DAYS} quiet days of one news site + real-feed entries: {beside}/{total} "
         f"news headlines in the catch-all ({alone} with no posts beside them)"
     )
-
-
-def tuning_half(story: str) -> bool:
-    """Stories split by a hash of their id: half to tune on, half held out."""
-    return hashlib.sha256(story.encode()).digest()[0] % 2 == 0
-
-
-PREFIXES = ["", "", "", "UPDATE 1-", "UPDATE 2-", "WATCH: ", "REPORT: "]
-SUFFIXES = ["", "", " - Reuters", " | Business Insider", " (VIDEO)", " - report", "  ..."]
-
-
-def variants(
-    data: list[tuple[Article, str]], size: int, seed: int = 1
-) -> list[tuple[Article, str]]:
-    """`size` headlines: the labelled ones, then rewordings and mixes within their story.
-
-    Half the extra headlines are wire-copy edits of one headline (prefix,
-    suffix, a word dropped, case changed: near-duplicates); the other half
-    splice two headlines of the same story (new wording, same story).
-    """
-    rng = random.Random(seed)
-    by_story: dict[str, list[Article]] = {}
-    for article, story in data:
-        by_story.setdefault(story, []).append(article)
-    sources = sorted({a.source for a, _ in data})
-    out = list(data)
-    while len(out) < size:
-        base, story = data[rng.randrange(len(data))]
-        words = base.title.split()
-        if rng.random() < 0.5:
-            if len(words) > 4:
-                del words[rng.randrange(1, len(words))]
-            title = rng.choice(PREFIXES) + " ".join(words) + rng.choice(SUFFIXES)
-            if rng.random() < 0.3:
-                title = title.upper() if rng.random() < 0.2 else title.title()
-        else:
-            other = rng.choice(by_story[story]).title.split()
-            cut = len(words) // 2
-            title = " ".join(words[:cut] + other[len(other) // 2 :])
-        n = len(out)
-        copy = base.model_copy(
-            update={
-                "key": f"variant:{n}",
-                "url": f"https://example.org/v/{n}",
-                "title": title,
-                "source": rng.choice(sources),
-                "published": base.published + timedelta(minutes=rng.randint(-120, 120)),
-            }
-        )
-        out.append((copy, story))
-    return out
 
 
 def timing(articles: list[Article]) -> None:
@@ -498,6 +355,7 @@ def main() -> None:
         mixed(data, feeds)
         site_days(data, feeds)
         one_site_days(data, feeds)
+    two_site_days(data, uci_categories(uci))
     if OWN_DATA.is_file():
         score(f"own set ({OWN_DATA.relative_to(ROOT)})", load_own(OWN_DATA))
     big = variants(data, args.size)
