@@ -353,6 +353,20 @@ def test_no_real_feed_entry_sits_under_a_news_heading_beside_the_own_set() -> No
             assert keys <= posts, (theme.label, [a.title for a in theme.articles])
 
 
+@pytest.mark.parametrize("seed", [2, 3, 6])
+def test_of_two_news_sites_neither_is_taken_for_a_blog(seed: int) -> None:
+    """Two sites with no story in common (an operator's two feeds): each one's several
+    reports of a story made its articles twice as alike as the day's, and one site
+    went whole to "Also today" on these days."""
+    _days()  # skips, saying why, without the shared data
+    uci = SHARED / "uci-news-stories-dev.csv"
+    day = [a for a, _ in bench.two_site_day(bench.load_uci(uci), bench.uci_categories(uci), seed)]
+    themed = {a.key for t in group(day) if not t.catch_all for a in t.articles}
+    for site in {a.source for a in day}:
+        own = [a.key for a in day if a.source == site]
+        assert 3 * len(themed.intersection(own)) >= len(own), (site, len(own))
+
+
 def test_a_news_site_alone_among_many_blog_posts_is_no_stream() -> None:
     """A first run can find a shop's and a blog's undated pages beside one news site:
     the site's stories still make themes, the posts go to "Also today"."""
