@@ -210,18 +210,26 @@ def mixed(data: list[tuple[Article, str]], feeds: list[tuple[Article, str]]) -> 
 SITE_DAYS = 8
 
 
+def _day_scores(
+    day: list[tuple[Article, str]], found: list[float], alone: list[float], floor: list[float]
+) -> set[str]:
+    """One day's F1 for digest, every article alone and the one-liner, each appended to
+    its list; the keys of the articles digest put in the catch-all."""
+    gold = [g for _, g in day]
+    themes = group([a for a, _ in day])
+    part = partition(themes)
+    found.append(bcubed([part[a.key] for a, _ in day], gold)[2])
+    alone.append(bcubed([a.key for a, _ in day], gold)[2])
+    floor.append(bcubed(one_liner([a for a, _ in day]), gold)[2])
+    return {a.key for t in themes if t.catch_all for a in t.articles}
+
+
 def site_days(data: list[tuple[Article, str]], feeds: list[tuple[Article, str]]) -> None:
     """News sites with stories of their own must stay news: none taken for a blog's stream."""
     found, alone, floor, lost = [], [], [], 0
     for seed in range(SITE_DAYS):
         day = site_day(data, feeds, seed)
-        gold = [g for _, g in day]
-        themes = group([a for a, _ in day])
-        part = partition(themes)
-        found.append(bcubed([part[a.key] for a, _ in day], gold)[2])
-        alone.append(bcubed([a.key for a, _ in day], gold)[2])
-        floor.append(bcubed(one_liner([a for a, _ in day]), gold)[2])
-        catch_all = {a.key for t in themes if t.catch_all for a in t.articles}
+        catch_all = _day_scores(day, found, alone, floor)
         news = [a for a, story in day if not story.startswith("feed:")]
         lost = max(lost, sum(a.key in catch_all for a in news) / len(news))
     print(
@@ -238,13 +246,7 @@ def two_site_days(data: list[tuple[Article, str]], categories: dict[str, str]) -
     found, alone, floor, lost = [], [], [], 0
     for seed in range(TWO_SITE_DAYS):
         day = two_site_day(data, categories, seed)
-        gold = [g for _, g in day]
-        themes = group([a for a, _ in day])
-        part = partition(themes)
-        found.append(bcubed([part[a.key] for a, _ in day], gold)[2])
-        alone.append(bcubed([a.key for a, _ in day], gold)[2])
-        floor.append(bcubed(one_liner([a for a, _ in day]), gold)[2])
-        catch_all = {a.key for t in themes if t.catch_all for a in t.articles}
+        catch_all = _day_scores(day, found, alone, floor)
         for site in {a.source for a, _ in day}:
             own = [a.key in catch_all for a, _ in day if a.source == site]
             lost += 2 * sum(own) > len(own)
