@@ -514,6 +514,20 @@ def test_a_single_news_page_is_no_stream() -> None:
             ["Feynman, Sagan & Tyson", "Tyson and Sagan on science", "Sagan & Tyson on TV"],
             "Sagan & Tyson",
         ),
+        # "May" in capitals is a month, no modal; a noun lemminflect lists only as a
+        # verb still ends a label where no plural subject comes before it.
+        (
+            [
+                "US May jobs report beats forecasts",
+                "May jobs report: payrolls rise",
+                "Payrolls jump in May jobs report",
+            ],
+            "Payrolls jump in May jobs",
+        ),
+        (
+            ["Senators head to yoga retreat", "Obama joins yoga retreat", "A yoga retreat in Maui"],
+            "Yoga retreat",
+        ),
     ],
 )
 def test_labels_read_as_an_editor_would_write_them(headlines: list[str], label: str) -> None:

@@ -91,10 +91,10 @@ HANGING = frozenset(
     | {f for b in _NOUN_VERBS.split() for f in _inflected(b)}
     | set(_AS_WRITTEN.split())
 )
-# Words after which a verb's base form follows: "Google to launch", "Europe must wake".
-_BEFORE_VERBS = frozenset(
-    ["to", "must", "will", "would", "can", "could", "should", "shall", "may", "might"]
-)
+# Words after which a verb's base form follows: "Google to launch", "Europe must wake";
+# "may", "will" and "can" only in lower case ("May jobs report", "Will Power").
+_BEFORE_VERBS = frozenset(["to", "must", "would", "could", "should", "shall", "might"])
+_LOWER_MODALS = frozenset(["may", "will", "can"])
 # Phrases end at punctuation and where a clause begins ("back in Cairo as aid stalls").
 _SEGMENT = re.compile(
     r"(\s[-–—|]\s|[:;|()\[\]\"“”?!]|,\s|\.\s"
@@ -233,9 +233,13 @@ def _phrases(
             # An infinitive ends nothing: "Google to Launch", "Europe must wake"; nor
             # does one start anything after a modal ("Wake up to Russian gas"), while
             # after "to" it may name a campaign ("Ban Bossy").
-            if i and tokens[i - 1].lower() in _BEFORE_VERBS and _can_be_verb(token.lower()):
+            if i and _before_verb(tokens[i - 1]) and _can_be_verb(token.lower()):
                 closes[i] = False
                 opens[i] = opens[i] and tokens[i - 1].lower() == "to"
+            # Nor does a verb after its plural subject: "Elephants prove" (lemminflect
+            # lists some nouns only as verbs, so never elsewhere: "yoga retreat").
+            if i and tokens[i - 1].endswith("s") and token.islower() and _only_verb(token):
+                opens[i] = closes[i] = False
             # Nor is a name joined by "of" cut: not "Cards" out of "House of Cards",
             # nor "Comcast Gives Customers House".
             if 0 < i < len(tokens) - 1 and (keys[i - 1], token.lower(), keys[i + 1]) in names:
@@ -308,10 +312,7 @@ def _telling(key: str, weight: dict[str, float]) -> bool:
 
 def _hanging(token: str) -> bool:
     lowered = token.lower()
-    if lowered in HANGING or lowered.endswith(("n't", "n’t")) or _verb_or_adverb(lowered):
-        return True
-    # A verb written in lower case is no name: "Elephants prove", unlike "Google".
-    return token.islower() and _only_verb(lowered)
+    return lowered in HANGING or lowered.endswith(("n't", "n’t")) or _verb_or_adverb(lowered)
 
 
 @lru_cache(maxsize=65536)
@@ -321,6 +322,11 @@ def _lemmas(lowered: str) -> dict[str, tuple[str, ...]]:
     from lemminflect import getAllLemmas
 
     return getAllLemmas(lowered)
+
+
+def _before_verb(token: str) -> bool:
+    """Whether a verb's base form follows this word: "to", or a modal."""
+    return token.lower() in _BEFORE_VERBS or token in _LOWER_MODALS
 
 
 def _can_be_verb(lowered: str) -> bool:
