@@ -202,6 +202,16 @@ def variants(
     return out
 
 
+MIDDLE_DAYS = 8
+MIDDLE_SIZE = 337  # the issue's real day: 337 articles from 33 feeds
+
+
+def middle_day(data: list[tuple[Article, str]], seed: int) -> list[tuple[Article, str]]:
+    """MIDDLE_SIZE headlines drawn at random from the UCI stories: a day of the size the
+    issue measured on real feeds, between the quiet days and the busy one."""
+    return random.Random(seed).sample(data, MIDDLE_SIZE)
+
+
 TWO_SITE_DAYS = 12
 
 

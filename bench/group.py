@@ -11,7 +11,8 @@ the same process, on:
 - the UCI dev stories as one busy day: all, the half the settings were tuned
   on, and the held-out half;
 - twelve quiet days of 8 random stories with 1 to 4 headlines each, from each
-  half (mean F1);
+  half (mean F1), and eight days of 337 random headlines (the size of the
+  issue's real day);
 - a mixed day: the UCI dev stories plus every entry of real-feeds/ as
   unrelated items (the share of those entries outside every news theme);
 - days of six news sites beside those entries, of one news site beside them,
@@ -47,12 +48,15 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))  # days.py, when imported rather than run
 
 from days import (  # noqa: E402
+    MIDDLE_DAYS,
+    MIDDLE_SIZE,
     QUIET_DAYS,
     TWO_SITE_DAYS,
     load_feeds,
     load_own,
     load_seed,
     load_uci,
+    middle_day,
     quiet_days,
     site_day,
     tuning_half,
@@ -241,6 +245,21 @@ def site_days(data: list[tuple[Article, str]], feeds: list[tuple[Article, str]])
     )
 
 
+def middle_days(data: list[tuple[Article, str]]) -> None:
+    """Days of the size the issue measured on real feeds, between quiet and busy."""
+    found: list[float] = []
+    alone: list[float] = []
+    floor: list[float] = []
+    for seed in range(MIDDLE_DAYS):
+        _day_scores(middle_day(data, seed), found, alone, floor)
+    print(
+        f"\n{MIDDLE_DAYS} days of {MIDDLE_SIZE} UCI headlines drawn at random: mean B3-F1 "
+        f"{sum(found) / len(found):.3f} ({min(found):.3f} to {max(found):.3f}; every "
+        f"article alone {sum(alone) / len(alone):.3f}; issue's one-liner "
+        f"{sum(floor) / len(floor):.3f})"
+    )
+
+
 def two_site_days(data: list[tuple[Article, str]], categories: dict[str, str]) -> None:
     """Two news sites with no story in common: neither may be taken for a blog's stream."""
     found, alone, floor, lost = [], [], [], 0
@@ -352,6 +371,7 @@ def main() -> None:
             f"{min(draws):.3f} to {max(draws):.3f}, {sum(d >= 0.92 for d in draws)} of "
             f"{MORE_DRAWS} at 0.92 or more"
         )
+    middle_days(data)
     if (args.shared / "real-feeds").is_dir():
         feeds = load_feeds(args.shared / "real-feeds")
         mixed(data, feeds)
