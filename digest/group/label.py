@@ -140,7 +140,7 @@ class Labeller:
         else in lower case; short words stay as they are (NASA, FBI)."""
         out = []
         for token in text.split():
-            spelled = self._spelling(_key(token), reports, shouted=False)
+            spelled = self._spelling(_key(token), reports)
             if not spelled:
                 small = token.lower() in FUNCTION_WORDS or len(token) > 4
                 spelled = token.lower() if small else token
@@ -195,12 +195,12 @@ class Labeller:
                             out[text.lower()] = (score, text)
         return list(out.values())
 
-    def _spelling(self, term: str, reports: list[int], shouted: bool = True) -> str:
-        """The theme's usual spelling of a term; `shouted=False` skips those in capitals."""
+    def _spelling(self, term: str, reports: list[int]) -> str:
+        """The theme's usual spelling of a term, none in capitals; '' if every one is."""
         seen: Counter[str] = Counter()
         for index in reports:
             for found, surface in words(self._texts[index]):
-                if found == term and (shouted or not surface.isupper()):
+                if found == term and not surface.isupper():
                     seen[surface] += 1
         if not seen:
             return ""
