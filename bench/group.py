@@ -211,6 +211,23 @@ def mixed(data: list[tuple[Article, str]], feeds: list[tuple[Article, str]]) -> 
     )
 
 
+def feeds_alone(feeds: list[tuple[Article, str]]) -> None:
+    """The real feeds with no news beside them (an operator who follows only blogs and
+    projects): each source's own posts, never one theme of several blogs' posts."""
+    themes = group([a for a, _ in feeds])
+    named = [t for t in themes if not t.catch_all]
+    mixed_posts = sum(
+        sum(n >= 3 for n in Counter(a.source for a in t.articles).values()) > 1 for t in named
+    )
+    catch_all = sum(len(t.articles) for t in themes if t.catch_all)
+    print(
+        f"\nreal-feed entries alone: {len(named)} themes, the largest of "
+        f"{max((len(t.articles) for t in named), default=0)} entries; themes holding three "
+        f"posts or more of two sources: {mixed_posts}; in the catch-all: "
+        f"{catch_all}/{len(feeds)}"
+    )
+
+
 SITE_DAYS = 8
 
 
@@ -375,6 +392,7 @@ def main() -> None:
     if (args.shared / "real-feeds").is_dir():
         feeds = load_feeds(args.shared / "real-feeds")
         mixed(data, feeds)
+        feeds_alone(feeds)
         site_days(data, feeds)
         one_site_days(data, feeds)
     two_site_days(data, uci_categories(uci))
