@@ -580,18 +580,6 @@ def test_no_label_starts_or_ends_inside_an_abbreviation_a_date_or_a_phrase(
     assert not_at_the_edge not in (words[0], words[-1]), label
 
 
-@pytest.mark.parametrize(
-    "headlines",
-    [
-        ["On topic: Tech news to know now", "Finance News Update, what you need to know"],
-        # Nor is a clause cut after a modal ("Europe must wake").
-        [
-            "Bromund: Europe must wake up to new danger",
-            "Europe reaches crunch point on banking union",
-            "Poland: German reliance on Russian gas threatens Europe",
-        ],
-    ],
-)
 def test_may_in_capitals_is_a_month_not_a_modal() -> None:
     """After a modal no label starts or ends on a verb ("Europe must wake"); "May" in
     capitals is the month, and "jobs" after it may end one."""
@@ -604,6 +592,18 @@ def test_may_in_capitals_is_a_month_not_a_modal() -> None:
     assert "May jobs" in labeller.label([0, 1, 2])
 
 
+@pytest.mark.parametrize(
+    "headlines",
+    [
+        ["On topic: Tech news to know now", "Finance News Update, what you need to know"],
+        # Nor is a clause cut after a modal ("Europe must wake").
+        [
+            "Bromund: Europe must wake up to new danger",
+            "Europe reaches crunch point on banking union",
+            "Poland: German reliance on Russian gas threatens Europe",
+        ],
+    ],
+)
 def test_headlines_sharing_no_run_of_words_get_no_label(headlines: list[str]) -> None:
     """Headlines sharing one word are no theme an editor could name: never two words
     side by side ("Topic Tech") nor a cut clause; the caller sends them to "Also today"."""
