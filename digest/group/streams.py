@@ -28,9 +28,9 @@ margin is for days of unrelated stories, whose articles are hardly alike at
 all: there a news site's several reports of one story made it 2 to 2.9 times
 as alike as its day, though only 0.06 more. Measured on the bench's days (30
 of two news sites) and the real feeds alone: a news site's articles are at
-most 0.058 more alike than their day; a real blog's, 0.077 to 0.68 more (three to five posts of
-one, from 0.03: those stay where grouping puts them, under no news heading
-all the same).
+most 0.058 more alike than their day; a real blog's, 0.077 to 0.68 more
+(three to five posts of one, from 0.03: those stay where grouping puts them,
+under no news heading all the same).
 """
 
 from __future__ import annotations
