@@ -96,6 +96,7 @@ class MailSink:
     refuse_sender: bool = False  # 553 at MAIL FROM, for every message
     goodbye_after: int | None = None  # after that many on a connection: 250, then 421 unasked
     connections: int = 0
+    sessions: list = field(default_factory=list)  # one per connection that sent MAIL
     faults_injected: Counter = field(default_factory=Counter)
     _numbers: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -103,6 +104,7 @@ class MailSink:
         if not hasattr(session, "accepted"):
             self.connections += 1
             session.accepted = 0
+            self.sessions.append(session)
         if self.drop_after is not None and session.accepted >= self.drop_after:
             self.faults_injected["drop"] += 1
             server.transport.abort()
@@ -168,6 +170,10 @@ class MailSink:
             "DIGEST_SMTP_PORT": str(self.port),
             "DIGEST_SMTP_SECURITY": "none",
         }
+
+    def per_connection(self) -> list[int]:
+        """Messages accepted on each connection, in the order the connections sent MAIL."""
+        return [session.accepted for session in self.sessions]
 
     def count(self, address: str) -> int:
         with self.lock:

@@ -392,8 +392,12 @@ def test_the_pool_reconnects_after_the_messages_per_connection_setting(
         elapsed = time.perf_counter() - began
 
     assert report.sent == 30 and len(sink.per_recipient()) == 30
-    # 30 messages at 5 a connection: 6 connections, one more for each retried timeout.
-    assert sink.connections == 6 + report.retried
+    # No connection carries more than 5. Each of the 2 workers reopens after its 5th, so
+    # only its last connection (or one a retried timeout cut short) carries fewer: how
+    # the 30 fall between the workers is the scheduler's choice (15/15 is 6, 13/17 is 7).
+    carried = sink.per_connection()
+    assert sum(carried) == 30 and max(carried) == 5
+    assert sum(1 for n in carried if n < 5) <= 2 + report.retried
     assert elapsed >= 29 / 100  # 100 messages a second at most, however fast the server
 
 
