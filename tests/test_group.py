@@ -12,6 +12,8 @@ import importlib.util
 import json
 import random
 import shutil
+import subprocess
+import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -314,6 +316,49 @@ def test_tfidf_is_scikit_learns_bit_for_bit(day, part) -> None:
     expected.sort_indices()
     assert np.array_equal(ours.indices, expected.indices)
     assert np.array_equal(ours.data.view(np.uint32), expected.data.view(np.uint32))
+
+
+def test_the_topic_model_is_scikit_learns_truncated_svd_bit_for_bit(day) -> None:
+    """Grouping does not import scikit-learn (most of a second): its own randomized SVD
+    and unit rows must give exactly what scikit-learn's would, on either side's shape."""
+    import numpy as np
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.preprocessing import normalize
+
+    from digest.group.cluster import LSA_ITERATIONS, svd_components
+    from digest.group.vectors import article_vectors, unit_dense_rows, unit_rows
+
+    both = article_vectors([a for a, _ in day]).both
+    ours = unit_rows(both)
+    assert np.array_equal(ours.data.view(np.uint32), normalize(both).data.view(np.uint32))
+    assert np.array_equal(unit_rows(both, "l1").data, normalize(both, norm="l1").data)
+    dense = both[:, :30].toarray()
+    dense[3] = 0  # an empty row stays empty, as scikit-learn leaves it
+    assert np.array_equal(unit_dense_rows(dense), normalize(dense))
+    for matrix in (ours, ours.T.tocsr()):  # fewer rows than columns, and more
+        svd = TruncatedSVD(6, algorithm="randomized", n_iter=LSA_ITERATIONS, random_state=0)
+        expected = svd.fit_transform(matrix)
+        assert np.array_equal(matrix @ svd_components(matrix, 6).T, expected)
+
+
+def test_the_stop_words_are_scikit_learns() -> None:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    from digest.group.stopwords import ENGLISH_STOP_WORDS as ours
+
+    assert ours == ENGLISH_STOP_WORDS
+
+
+def test_grouping_imports_no_scikit_learn() -> None:
+    """scikit-learn is only the reference in these tests: importing it costs most of a second."""
+    code = (
+        "import sys\nfrom digest.group import group\n"
+        "group([])\nimport digest.group.draw\nprint('sklearn' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True
+    )
+    assert result.stdout.strip() == "False"
 
 
 def test_pooled_path_for_large_days_keeps_every_article(day, monkeypatch) -> None:

@@ -50,7 +50,7 @@ class GroupOptions:
 
 def group(articles: list[Article], options: GroupOptions | None = None) -> list[Theme]:
     """Themes in rank order (most widely carried first), what relates to nothing last."""
-    # numpy, scipy and scikit-learn load here, not on import: commands that
+    # numpy and scipy load here, not on import: commands that
     # never group (and importing the pipeline) do not pay for them.
     from threadpoolctl import threadpool_limits
 

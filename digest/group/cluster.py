@@ -32,12 +32,14 @@ import scipy.sparse as sp
 from scipy.cluster.hierarchy import fcluster, leaves_list, linkage
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial.distance import squareform
-from sklearn.preprocessing import normalize
+
+from digest.group.vectors import unit_dense_rows, unit_rows
 
 MEANING_WEIGHT = 0.5
 LSA_WEIGHT = 0.8
 LSA_HALF_AT = 200
 LSA_ITERATIONS = 3  # randomized SVD power iterations: 5 cost more, no better on the tuning half
+OVERSAMPLES = 10  # extra random directions, so the top topics are found well
 LSA_FULL = 0.3  # an article this well described by the day's topics counts fully in them
 MIN_SIMILARITY = 0.13
 BACKGROUND_WEIGHT = 0.5  # the floor rises by this share of the day's median pair
@@ -63,7 +65,7 @@ class Views:
 
     @classmethod
     def of(cls, matrix: sp.csr_matrix, meaning: np.ndarray) -> Views:
-        words = normalize(matrix).astype(np.float32)
+        words = unit_rows(matrix).astype(np.float32)
         topics = _lsa(words)
         n = words.shape[0]
         # Few articles say little about which words travel together: lean on the
@@ -93,15 +95,15 @@ class Views:
     def pooled(self, members: sp.csr_matrix) -> Views:
         """Each row of `members` (weights over articles) as one unit row per view."""
         return Views(
-            normalize(members @ self.words).astype(np.float32),
+            unit_rows(members @ self.words).astype(np.float32),
             _mean(members) @ self.topics,
-            normalize(members @ self.meaning).astype(np.float32),
+            unit_dense_rows(members @ self.meaning).astype(np.float32),
             self.shares,
         )
 
 
 def _mean(members: sp.csr_matrix) -> sp.csr_matrix:
-    return normalize(members, norm="l1").astype(np.float32)
+    return unit_rows(members, norm="l1").astype(np.float32)
 
 
 def cluster(views: Views, reports: np.ndarray) -> np.ndarray:
@@ -185,13 +187,35 @@ def _lsa(words: sp.csr_matrix) -> np.ndarray:
     dimensions = min(MAX_DIMENSIONS, round(n**0.5), n - 1, len(shared) - 1)
     if dimensions < 2:
         return np.zeros((n, 0), dtype=np.float32)
-    from sklearn.decomposition import TruncatedSVD  # only days big enough to need it load it
-
-    svd = TruncatedSVD(dimensions, algorithm="randomized", n_iter=LSA_ITERATIONS, random_state=0)
+    matrix = words[:, shared]
     with np.errstate(divide="ignore", invalid="ignore"):  # a day of identical texts
-        topics = svd.fit_transform(words[:, shared])
+        topics = matrix @ svd_components(matrix, dimensions).T
     norms = np.linalg.norm(topics, axis=1, keepdims=True)
     return (topics / np.maximum(norms, LSA_FULL)).astype(np.float32)
+
+
+def svd_components(matrix: sp.csr_matrix, k: int) -> np.ndarray:
+    """The top `k` right singular vectors of `matrix`, as rows, by randomized SVD.
+
+    scikit-learn's `TruncatedSVD(k, algorithm="randomized", n_iter=LSA_ITERATIONS,
+    random_state=0)` step for step (tests/test_group.py checks it to the bit), without
+    importing scikit-learn, which costs most of a second: a random range, LU-normalised
+    power iterations, an exact SVD of the small projection, each row's largest
+    entry made positive.
+    """
+    from scipy import linalg
+
+    transpose = matrix.shape[0] < matrix.shape[1]  # iterate on the narrower side
+    m = matrix.T if transpose else matrix
+    q = np.random.RandomState(0).normal(size=(m.shape[1], k + OVERSAMPLES)).astype(m.dtype)
+    for _ in range(LSA_ITERATIONS):
+        q, _ = linalg.lu(m @ q, permute_l=True, check_finite=False)
+        q, _ = linalg.lu(m.T @ q, permute_l=True, check_finite=False)
+    q, _ = linalg.qr(m @ q, mode="economic", check_finite=False)
+    u, _, vt = linalg.svd(q.T @ m, full_matrices=False)
+    components = (q @ u)[:, :k].T if transpose else vt[:k]
+    largest = np.abs(components).argmax(axis=1)
+    return components * np.sign(components[np.arange(k), largest])[:, np.newaxis]
 
 
 def _pool(views: Views, reports: np.ndarray) -> np.ndarray:

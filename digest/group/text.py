@@ -11,7 +11,7 @@ import itertools
 import re
 from functools import lru_cache
 
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+from digest.group.stopwords import ENGLISH_STOP_WORDS
 
 _WORD = re.compile(r"[^\W_]+(?:[.'’&][^\W_]+)*")
 _POSSESSIVE = re.compile(r"['’]s?$")

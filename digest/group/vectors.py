@@ -11,7 +11,6 @@ from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfTransformer
 
 from digest.group.text import terms
 from digest.models import Article
@@ -67,7 +66,40 @@ def tfidf(texts: list[str]) -> sp.csr_matrix:
         shape=(len(texts), len(vocabulary)),
     )
     counts.sum_duplicates()
-    return TfidfTransformer(sublinear_tf=True).fit_transform(counts).astype(np.float32)
+    # scikit-learn's TfidfTransformer(sublinear_tf=True), step for step in float32.
+    df = np.bincount(counts.indices, minlength=counts.shape[1]).astype(np.float32) + 1
+    idf = np.full_like(df, len(texts) + 1)
+    idf /= df
+    np.log(idf, out=idf)
+    idf += 1
+    np.log(counts.data, out=counts.data)
+    counts.data += 1
+    counts.data *= idf[counts.indices]
+    return unit_rows(counts)
+
+
+def unit_rows(matrix: sp.csr_matrix, norm: str = "l2") -> sp.csr_matrix:
+    """Each row scaled to length 1 ("l2") or sum 1 ("l1"); all-zero rows left as they are.
+
+    scikit-learn's `normalize` to the bit: float32 values, each row's norm summed
+    in float64 in order. Importing scikit-learn costs most of a second.
+    """
+    out = matrix.tocsr(copy=True)
+    rows = np.repeat(np.arange(out.shape[0]), np.diff(out.indptr))
+    sizes = np.abs(out.data) if norm == "l1" else out.data * out.data
+    norms = np.bincount(rows, weights=sizes.astype(np.float64), minlength=out.shape[0])
+    if norm == "l2":
+        norms = np.sqrt(norms)
+    norms[norms == 0] = 1
+    out.data = (out.data / norms[rows]).astype(out.dtype)
+    return out
+
+
+def unit_dense_rows(matrix: np.ndarray) -> np.ndarray:
+    """Each row of a dense matrix scaled to length 1 (as scikit-learn's `normalize`)."""
+    norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix))
+    norms[norms < 10 * np.finfo(norms.dtype).eps] = 1
+    return matrix / norms[:, np.newaxis]
 
 
 def pairs_above(matrix: sp.csr_matrix, floor: float) -> sp.coo_matrix:
