@@ -451,6 +451,15 @@ def test_a_single_news_page_is_no_stream() -> None:
             ],
             "Stacy Keibler",
         ),
+        # Nor does one part words the headlines always write together ("dressing room").
+        (
+            [
+                "Teenage Fan Sneaks Into Miley Cyrus' Dressing Room",
+                "Fan sneaks into Miley Cyrus' dressing room in Vancouver",
+                "Miley Cyrus' dressing room invaded by teenage fan",
+            ],
+            "Miley Cyrus' Dressing Room",
+        ),
         (
             [
                 "Men's Wearhouse Finally Buys Jos. A. Bank",

@@ -9,8 +9,9 @@ telling word, shown as the headline wrote it ("Landmine Treaty", "Trump and
 Putin"); never starting or ending on a headline verb or small word
 ("Canada Enhances", "Coming To More Countries"), nor inside a date, a figure
 or an abbreviation ("3/10/14", "37%", "Jos. A. Bank"), nor cutting a name
-joined by "of" ("House of Cards"). A verb of one headline
-adds nothing inside a label ("Canada Enhances Arctic"); joining words are free
+joined by "of" ("House of Cards") or words its headlines never part
+("Dressing Room"). A verb of one headline adds nothing inside a label
+("Canada Enhances Arctic"); joining words are free
 ("Trump and Putin", "Canada Amid Rising Tensions"). A spelling in capitals
 gives way to the headlines' usual one ("Lena Dunham", not "LENA DUNHAM"), and
 "iOS" keeps its case. Every word of a label is therefore found in a headline
@@ -22,11 +23,12 @@ within an edition: a label already taken gives way to the next best.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections import Counter
-from functools import lru_cache
 
+from digest.group.label_words import GENERIC, JOINING, before_verb, can_be_verb, hanging, only_verb
 from digest.group.text import FUNCTION_WORDS, NOISE, SYNONYMS, stem, unhashed, words
 
 MIN_WORDS = 2
@@ -36,65 +38,6 @@ IDLE_COST = 0.5  # a word carrying no score costs this share of the best word's 
 LENGTH_COST = 0.6  # and every telling word beyond two costs this share: short labels read best
 LEAD_SHARE = 0.1  # a word of the headline alone counts as this much of a shared one
 
-# Words headlines use about anything: never a label's first or last word.
-_GENERIC_WORDS = (
-    "amid amidst after over against ahead among as via despite first second third last "
-    "latest big major full more most next day days week weeks year years month time "
-    "today tonight people man woman told tells tell calls make makes made take takes took "
-    "get gets set sets move moves plans step steps way things know need could would "
-    "will may might can just still now bold ongoing rising growing global crucial "
-    "turning new old good bad best worst small high low vs taking making getting "
-    "january february march april june july august september october november december "
-    "monday tuesday wednesday thursday friday saturday sunday"
-)
-GENERIC = frozenset(_GENERIC_WORDS.split())
-
-# Small words that join names ("Trump and Putin", "Canada amid tensions"): free inside a label.
-_JOINING = FUNCTION_WORDS | {"amid", "amidst", "despite", "ahead", "vs", "&"}
-
-# Words that leave a label hanging ("Canada Enhances", "Coming To More Countries",
-# "Banks focus"): a label neither starts nor ends on one. Verbs in every form;
-# verbs that are also headline nouns ("Ban Bossy", "Trump's Cuts") only as
-# -ed and -ing; past forms and small words as written. Beyond these headline
-# verbs, any verb's -s form or adverb that lemminflect knows (_verb_or_adverb).
-_VERBS = (
-    "accept add agree announce approve ask beat begin boost bring buy come confirm decline "
-    "deny direct distinguish draw end enhance expect face file find focus give go grow "
-    "help hire join "
-    "keep kill leave let lift lose miss move push raise reach recognise recognize "
-    "reject remain reveal seek sell send slam stop struggle sue take threaten tie try "
-    "unite unveil urge want warn wed weigh"
-)
-_NOUN_VERBS = (
-    "back ban call claim close cut debut delay drop fall forecast gain hike hit hold hope "
-    "launch lead look offer plan play point post release rise show sink slip soar start "
-    "strike support surge talk target top trade turn update vote win"
-)
-_AS_WRITTEN = (
-    "began begun brought bought came drew fell found gave gone grew held kept led left "
-    "lost rose sank sent shown sold struck taken took won like than to of for in on at "
-    "by with from into about as is are was were be been has have had not no"
-)
-
-
-def _inflected(base: str) -> set[str]:
-    """-ed and -ing forms, with a short word's last consonant doubled too (ban, banned)."""
-    root = base[:-1] if base.endswith("e") else base
-    forms = {root + "ed", root + "ing", base + "d"}
-    if len(base) <= 4 and base[-2] in "aeiou" and base[-1] not in "aeiouwy":
-        forms |= {base + base[-1] + "ed", base + base[-1] + "ing"}
-    return forms
-
-
-HANGING = frozenset(
-    {f for b in _VERBS.split() for f in {b, b + "s", b + "es", *_inflected(b)}}
-    | {f for b in _NOUN_VERBS.split() for f in _inflected(b)}
-    | set(_AS_WRITTEN.split())
-)
-# Words after which a verb's base form follows: "Google to launch", "Europe must wake";
-# "may", "will" and "can" only in lower case ("May jobs report", "Will Power").
-_BEFORE_VERBS = frozenset(["to", "must", "would", "could", "should", "shall", "might"])
-_LOWER_MODALS = frozenset(["may", "will", "can"])
 # Phrases end at punctuation and where a clause begins ("back in Cairo as aid stalls").
 _SEGMENT = re.compile(
     r"(\s[-–—|]\s|[:;|()\[\]\"“”?!]|,\s|\.\s"
@@ -170,10 +113,11 @@ class Labeller:
     ) -> list[tuple[float, str]]:
         """(score, text) of every run of words in these headlines worth a label."""
         best = max(weight.values())
-        names = _names([self._texts[index] for index in reports])
+        texts = [self._texts[index] for index in reports]
+        names, bonds = _names(texts), _bonds(texts, weight)
         out: dict[str, tuple[float, str]] = {}
         for index in reports:
-            for tokens, keys, opens, closes in _phrases(self._texts[index], weight, names):
+            for tokens, keys, opens, closes in _phrases(self._texts[index], weight, names, bonds):
                 for start in range(len(tokens)):
                     if not opens[start]:
                         continue
@@ -208,7 +152,10 @@ class Labeller:
 
 
 def _phrases(
-    text: str, weight: dict[str, float], names: frozenset[tuple[str, str, str]]
+    text: str,
+    weight: dict[str, float],
+    names: frozenset[tuple[str, str, str]],
+    bonds: tuple[frozenset[tuple[str, str]], ...] = (frozenset(), frozenset()),
 ) -> list[tuple[list[str], list[str], list[bool], list[bool]]]:
     """Each phrase of a headline (between punctuation) as its tokens, their keys, and
     whether a label may start on each, and end on each."""
@@ -217,7 +164,7 @@ def _phrases(
     for segment, after in zip(parts[::2], [*parts[1::2], ""], strict=True):
         tokens = _tokens(segment)
         keys = [_key(t) for t in tokens]
-        firm = [_telling(k, weight) and not _hanging(t) for k, t in zip(keys, tokens, strict=True)]
+        firm = [_telling(k, weight) and not hanging(t) for k, t in zip(keys, tokens, strict=True)]
         if tokens and after.startswith(".") and _ABBREVIATION.fullmatch(tokens[-1]):
             firm[-1] = False
         opens, closes = firm.copy(), firm
@@ -233,17 +180,23 @@ def _phrases(
             # An infinitive ends nothing: "Google to Launch", "Europe must wake"; nor
             # does one start anything after a modal ("Wake up to Russian gas"), while
             # after "to" it may name a campaign ("Ban Bossy").
-            if i and _before_verb(tokens[i - 1]) and _can_be_verb(token.lower()):
+            if i and before_verb(tokens[i - 1]) and can_be_verb(token.lower()):
                 closes[i] = False
                 opens[i] = opens[i] and tokens[i - 1].lower() == "to"
             # Nor does a verb after its plural subject: "Elephants prove" (lemminflect
             # lists some nouns only as verbs, so never elsewhere: "yoga retreat").
-            if i and tokens[i - 1].endswith("s") and token.islower() and _only_verb(token):
+            if i and tokens[i - 1].endswith("s") and token.islower() and only_verb(token):
                 opens[i] = closes[i] = False
             # Nor is a name joined by "of" cut: not "Cards" out of "House of Cards",
             # nor "Comcast Gives Customers House".
             if 0 < i < len(tokens) - 1 and (keys[i - 1], token.lower(), keys[i + 1]) in names:
                 closes[i - 1] = opens[i + 1] = False
+            # Nor a pair the headlines always write together: not "Autographs at Gun"
+            # out of "gun show", nor "Gox" out of "Mt. Gox".
+            if i and (keys[i - 1], keys[i]) in bonds[0]:
+                closes[i - 1] = False
+            if i and (keys[i - 1], keys[i]) in bonds[1]:
+                opens[i] = False
         out.append((tokens, keys, opens, closes))
     return out
 
@@ -260,6 +213,35 @@ def _names(texts: list[str]) -> frozenset[tuple[str, str, str]]:
             if joining == "of" and before[0].isupper() and after[0].isupper():
                 out.add((_key(before), joining, _key(after)))
     return frozenset(out)
+
+
+def _bonds(
+    texts: list[str], weight: dict[str, float]
+) -> tuple[frozenset[tuple[str, str]], frozenset[tuple[str, str]]]:
+    """Pairs of telling words (as keys) these headlines never part, in two of them or
+    more: the first always followed by the second ("gun" by "show": no label ends on
+    "Gun"), and the second always after the first ("Keibler" after "Stacy": none
+    starts on "Keibler")."""
+    after: dict[str, Counter[str]] = {}
+    before: dict[str, Counter[str]] = {}
+    for text in texts:
+        for segment in _SEGMENT.split(text)[::2]:
+            # A verb is no part of a name: "Stacy Keibler" stays whole before "marries".
+            keys = ["", *("" if hanging(t) else _key(t) for t in _tokens(segment)), ""]
+            for first, second in itertools.pairwise(keys):
+                after.setdefault(first, Counter())[second] += 1
+                before.setdefault(second, Counter())[first] += 1
+
+    def never_parted(seen: dict[str, Counter[str]], flip: bool) -> frozenset[tuple[str, str]]:
+        out = set()
+        for key, partners in seen.items():
+            (partner, count), *others = partners.most_common(2)
+            pair = (partner, key) if flip else (key, partner)
+            if not others and count >= 2 and all(k and _telling(k, weight) for k in pair):
+                out.add(pair)
+        return frozenset(out)
+
+    return never_parted(after, False), never_parted(before, True)
 
 
 def _tokens(segment: str) -> list[str]:
@@ -290,11 +272,11 @@ def _score(
     """A run's score: its telling words' weight, less a cost per idle word and per word
     beyond two; None for one telling word padded out ("Takes Bold Step")."""
     # A verb of one headline names nothing: "Canada Enhances Arctic".
-    verbs = {k for k, t in zip(keys, tokens, strict=True) if k not in shared and _hanging(t)}
+    verbs = {k for k, t in zip(keys, tokens, strict=True) if k not in shared and hanging(t)}
     scored = (set(keys) - verbs) & weight.keys()
     # "says" or "report" inside a label costs, as any word naming nothing.
-    idle = sum((k not in weight or k in verbs) and k not in _JOINING for k in keys)
-    length = sum(k not in _JOINING for k in keys)
+    idle = sum((k not in weight or k in verbs) and k not in JOINING for k in keys)
+    length = sum(k not in JOINING for k in keys)
     if len(scored) < 2 and (idle or length > 1):
         return None
     cost = IDLE_COST * idle + LENGTH_COST * max(0, length - MIN_WORDS)
@@ -308,52 +290,6 @@ def _key(token: str) -> str:
 
 def _telling(key: str, weight: dict[str, float]) -> bool:
     return key in weight and key not in NOISE
-
-
-def _hanging(token: str) -> bool:
-    lowered = token.lower()
-    return lowered in HANGING or lowered.endswith(("n't", "n’t")) or _verb_or_adverb(lowered)
-
-
-@lru_cache(maxsize=65536)
-def _lemmas(lowered: str) -> dict[str, tuple[str, ...]]:
-    """The word's lemmas by part of speech ("VERB", "NOUN"...), by lemminflect's word list:
-    its first use loads the list (0.16 s), which commands that never label skip."""
-    from lemminflect import getAllLemmas
-
-    return getAllLemmas(lowered)
-
-
-def _before_verb(token: str) -> bool:
-    """Whether a verb's base form follows this word: "to", or a modal."""
-    return token.lower() in _BEFORE_VERBS or token in _LOWER_MODALS
-
-
-def _can_be_verb(lowered: str) -> bool:
-    """Whether English uses this word as a verb at all."""
-    return "VERB" in _lemmas(lowered)
-
-
-def _only_verb(lowered: str) -> bool:
-    """Whether this is a verb's base form that English uses as nothing else ("prove")."""
-    lemmas = _lemmas(lowered)
-    return bool(lemmas) and lemmas.keys() <= {"VERB", "AUX"} and lowered in lemmas.get("VERB", ())
-
-
-@lru_cache(maxsize=65536)
-def _verb_or_adverb(lowered: str) -> bool:
-    """Whether this is a verb's -s form or a word English uses only as an adverb
-    ("marries", "halts", "finally", "soon").
-
-    Other forms are left to the lists above: -ing and -ed forms are as often
-    nouns and adjectives ("defence spending", "pirated films", "the Fed"), and
-    a base form is often a name ("Google", "Ford").
-    """
-    lemmas = _lemmas(lowered)
-    if lemmas.keys() == {"ADV"}:
-        return True
-    third_person = lowered.endswith("s") and all(lowered not in f for f in lemmas.values())
-    return bool(lemmas) and lemmas.keys() <= {"VERB", "AUX"} and third_person
 
 
 def _spelled(text: str) -> tuple[bool, int]:
