@@ -34,6 +34,27 @@ def sample_subscriber(settings: Settings) -> Subscriber:
     return Subscriber(email="reader@example.com", name="Sample Reader", timezone=settings.timezone)
 
 
+def output_folder(out: Path) -> Path:
+    """The preview's folder, made now, or DigestError naming it: a folder that cannot be
+    written fails before the feeds are fetched, not after."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".digest-write-check"
+        probe.touch()
+        probe.unlink()
+    except FileExistsError:
+        raise DigestError(
+            f"cannot write the preview to {out}: it is a file, not a folder; "
+            "pass --out FOLDER or set DIGEST_OUTPUT_DIR"
+        ) from None
+    except OSError as exc:
+        raise DigestError(
+            f"cannot write the preview to {out}: {exc.strerror or exc}; "
+            "pass --out with a folder you can write to, or set DIGEST_OUTPUT_DIR"
+        ) from None
+    return out
+
+
 def write_preview(
     edition: Edition, settings: Settings, out: Path, subscriber: Subscriber | None = None
 ) -> list[Path]:
@@ -45,16 +66,22 @@ def write_preview(
     subscriber = subscriber or sample_subscriber(settings)
     rendered = Renderer(settings, preview=True).render(edition, subscriber)
     message = build_message(rendered, subscriber, settings)
-    out.mkdir(parents=True, exist_ok=True)
     paths = [out / TEXT_FILE, out / EML_FILE]
-    paths[0].write_text(rendered.text, encoding="utf-8")
-    paths[1].write_bytes(bytes(message))
     html = out / HTML_FILE
-    if rendered.html is None:
-        html.unlink(missing_ok=True)
-    else:
-        html.write_text(rendered.html, encoding="utf-8")
-        paths.insert(0, html)
+    try:
+        output_folder(out)
+        paths[0].write_text(rendered.text, encoding="utf-8")
+        paths[1].write_bytes(bytes(message))
+        if rendered.html is None:
+            html.unlink(missing_ok=True)
+        else:
+            html.write_text(rendered.html, encoding="utf-8")
+            paths.insert(0, html)
+    except OSError as exc:  # a disk full, a file removed from under us
+        raise DigestError(
+            f"cannot write the preview to {out}: {exc.strerror or exc}; "
+            "pass --out with a folder you can write to, or set DIGEST_OUTPUT_DIR"
+        ) from None
     return paths
 
 

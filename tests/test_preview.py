@@ -248,3 +248,19 @@ def test_preview_serve_shows_the_digest_in_chromium_at_desktop_and_phone_width(
         finally:
             browser.close()
     assert requested and all(u.startswith(url) for u in requested), requested
+
+
+@pytest.mark.parametrize("command", [["preview"], ["run", "--dry-run"]])
+def test_a_preview_folder_that_cannot_be_written_is_named_before_any_feed_is_fetched(
+    tmp_path: Path, feed_server: FeedServer, command: list[str]
+) -> None:
+    env = digest_env(tmp_path, DIGEST_FEEDS=_feeds(feed_server))
+    taken = tmp_path / "taken"
+    taken.write_text("an operator's file\n")
+    for out, reason in ((taken, "it is a file, not a folder"), (taken / "sub", "Not a directory")):
+        result = invoke([*command, "--now", SAMPLE_NOW, "--out", str(out)], env, tmp_path)
+        assert result.returncode == 1, result.stderr
+        assert f"error: cannot write the preview to {out}: {reason}" in result.stderr
+        assert "--out" in result.stderr and "Traceback" not in result.stderr
+        assert "edition" not in result.stdout  # stopped before collecting
+    assert taken.read_text() == "an operator's file\n"

@@ -61,8 +61,9 @@ def run(ctx: Context, now, since, feeds, out, dry_run: bool, shard: str | None) 
     feeds = list(feeds) or None
     settings, db = ctx.settings, ctx.db
     if dry_run:
-        from digest.preview import write_preview
+        from digest.preview import output_folder, write_preview
 
+        output_folder(out or settings.output_dir)
         edition = job.preview_edition(settings, db, now=now, since=since, feeds=feeds)
         _print_written(edition, write_preview(edition, settings, out or settings.output_dir))
         return
@@ -133,10 +134,12 @@ def preview(
     """Build the edition and write it out; never sends."""
     from digest import job
     from digest.models import edition_json
-    from digest.preview import serve_preview, write_preview
+    from digest.preview import output_folder, serve_preview, write_preview
 
     if serve and fmt == "json":
         raise click.UsageError("--serve shows the files; drop --format json")
+    if fmt == "files":
+        output_folder(out or ctx.settings.output_dir)
     sub = None
     if subscriber:
         sub = ctx.db.subscribers.get(subscriber)
