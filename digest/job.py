@@ -165,7 +165,11 @@ def run_edition(
             raise
         if report.status is RunStatus.partial:
             missing = f"{report.undelivered} of {report.subscribers} active subscribers"
-            problem = f"{missing} are without it; a rerun retries them"
+            again = report.undelivered - report.refused
+            parts = [f"{again} a rerun retries"] if again else []
+            if report.refused:
+                parts.append(f"{report.refused} refused for good by their mail server, not retried")
+            problem = f"{missing} are without it: {'; '.join(parts)}"
             notes.append(
                 _alert(settings, db, day, alerts.run_failed(day.id, "was partial", problem))
             )

@@ -265,7 +265,7 @@ def send_due(
     from digest.job import EditionDay, run_edition
 
     due = _own_hour_reached(now) if hourly else _no_own_hour
-    if not db.ledger.undelivered_count(EditionDay.of(settings, now).id, due):
+    if not db.ledger.undelivered_count(EditionDay.of(settings, now).id, due, to_try=True):
         return None
     report = run_edition(settings, db, now=now, due=due, stop=stop, retry=retry)
     with edition_context(report.edition_id):
@@ -277,7 +277,8 @@ def edition_sent(settings: Settings, db: Database, when: datetime) -> bool:
     """Whether everyone due at the daily send time has the edition for `when`."""
     from digest.job import EditionDay
 
-    return not db.ledger.undelivered_count(EditionDay.of(settings, when).id, _no_own_hour)
+    day = EditionDay.of(settings, when).id
+    return not db.ledger.undelivered_count(day, _no_own_hour, to_try=True)
 
 
 def _no_own_hour(subscriber: Subscriber) -> bool:

@@ -216,6 +216,22 @@ def test_edition_ids_of_one_list_come_newest_first(any_db: Database) -> None:
 # The ledger
 
 
+def test_a_copy_refused_for_good_is_undelivered_but_no_rerun_tries_it(any_db: Database) -> None:
+    _add(any_db, "ann@example.com", "cy@example.com", "dee@example.com")
+    ledger = any_db.ledger
+    ledger.record_sending(
+        EDITION, [(e, f"<{e}>") for e in ("ann@example.com", "cy@example.com")], []
+    )
+    with ledger.outcome_writer() as write:
+        write(EDITION, [Outcome("cy@example.com", DeliveryState.failed, 1, "550 no such user")], 1)
+
+    # ann is still sending and dee has no row: a rerun sends to both; cy is refused for good.
+    everyone = lambda s: True  # noqa: E731  (the scheduler's path, subscriber by subscriber)
+    for where in (None, everyone):
+        assert ledger.undelivered_count(EDITION, where) == 3
+        assert ledger.undelivered_count(EDITION, where, to_try=True) == 2
+
+
 def test_deliveries_go_from_sending_to_their_outcome(any_db: Database) -> None:
     _add(any_db, "ann@example.com", "bob@example.com", "cy@example.com", "dee@example.com")
     ledger = any_db.ledger

@@ -419,6 +419,15 @@ def test_exit_statuses_nothing_to_send_partial_and_done(tmp_path: Path) -> None:
         assert f"subscriber={subscriber_ref('gone@example.com')} state=failed" in partial.stderr
         assert "@example.com" not in partial.stderr, "addresses never reach the log"
         assert "Traceback" not in partial.stderr
+        assert "1 refused for good by their mail server, not retried" in partial.stderr
+        assert "rerun retries" not in partial.stderr
+
+        # A refusal is final: a rerun (the next cron line) tries nobody and is done.
+        rerun = invoke(["run", "--now", SAMPLE_NOW], env, tmp_path)
+        assert rerun.returncode == 0, rerun.stderr
+        assert "sent 0," in rerun.stdout and "(1 refused for good, not retried)" in rerun.stdout
+        assert "was partial" not in rerun.stderr
+        assert sink.faults_injected["550"] == 1
 
         invoke(["subscribers", "remove", "gone@example.com"], env, tmp_path)
         done = invoke(["run", "--now", SAMPLE_NOW], env, tmp_path)

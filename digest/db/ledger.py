@@ -22,7 +22,7 @@ from digest.db.schema import deliveries, locks, runs, subscribers
 from digest.db.subscribers import SubscriberRepository, with_status
 from digest.errors import LockHeld
 from digest.models import Subscriber
-from digest.states import HAS_EDITION, DeliveryState, RunStatus, SubscriberStatus
+from digest.states import FINAL_STATES, HAS_EDITION, DeliveryState, RunStatus, SubscriberStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,20 +170,26 @@ class Ledger:
             )
 
     def undelivered_count(
-        self, edition_id: str, where: Callable[[Subscriber], bool] | None = None
+        self,
+        edition_id: str,
+        where: Callable[[Subscriber], bool] | None = None,
+        *,
+        to_try: bool = False,
     ) -> int:
-        """Active subscribers (for whom `where` holds) who do not have this edition."""
+        """Active subscribers (for whom `where` holds) who do not have this edition; with
+        `to_try`, only those a rerun would send it to (not those refused for good)."""
+        done_states = FINAL_STATES if to_try else HAS_EDITION
         if where is not None:
             missing = 0
             active = self.subscribers.iter(SubscriberStatus.active)
             chosen = (s.email for s in active if where(s))
             while batch := list(itertools.islice(chosen, 500)):
                 rows = self.rows(edition_id, batch)
-                missing += sum(1 for e in batch if e not in rows or not rows[e].state.has_edition)
+                missing += sum(e not in rows or rows[e].state not in done_states for e in batch)
             return missing
         done = sa.select(deliveries.c.email).where(
             deliveries.c.edition_id == edition_id,
-            deliveries.c.state.in_([s.value for s in HAS_EDITION]),
+            deliveries.c.state.in_([s.value for s in done_states]),
         )
         query = (
             sa.select(sa.func.count())

@@ -61,6 +61,7 @@ class RunReport:
     bounced: int = 0  # marked bounced in this run
     uncertain: int = 0  # sent, but the server never answered: not sent again
     undelivered: int = 0  # active subscribers still without the edition
+    refused: int = 0  # of those, refused for good by their mail server: not tried again
     unusable: int = 0  # records that cannot be used (e.g. an unknown time zone): skipped
     elapsed: float = 0.0
     run_id: int = 0  # its row in the runs table
@@ -71,10 +72,13 @@ class RunReport:
 
     @property
     def status(self) -> RunStatus:
-        """done: every active subscriber has the edition; partial; nothing: no subscribers."""
+        """done: every active subscriber has the edition, or was refused it for good in an
+        earlier run (a rerun cannot change that); partial: some failed in this run, or a
+        rerun would still try some; nothing: no subscribers."""
         if not self.subscribers:
             return RunStatus.nothing
-        return RunStatus.partial if self.undelivered else RunStatus.done
+        retriable = self.undelivered > self.refused
+        return RunStatus.partial if retriable or self.failed else RunStatus.done
 
     def summary(self) -> str:
         return (
@@ -87,6 +91,7 @@ class RunReport:
                 if self.status is RunStatus.nothing
                 else f"{self.undelivered} of {self.subscribers} active subscribers without it"
             )
+            + (f" ({self.refused} refused for good, not retried)" if self.refused else "")
             + (f"; {self.unusable} unusable records skipped" if self.unusable else "")
         )
 
@@ -254,6 +259,8 @@ async def _send_edition(
             )
         ledger.reset_bounces(edition.id)
         report.undelivered = ledger.undelivered_count(edition.id, audience.where)
+        to_try = ledger.undelivered_count(edition.id, audience.where, to_try=True)
+        report.refused = report.undelivered - to_try
         if audience.where is None:  # counted in SQL, unusable records included
             report.undelivered = max(0, report.undelivered - report.unusable)
         status = report.status
