@@ -106,12 +106,24 @@ def preview_edition(
     now: datetime | None = None,
     since: datetime | None = None,
     feeds: list[str] | None = None,
+    refuse_outage: bool = False,
 ) -> Edition:
     """Today's edition built afresh for a preview or a dry run; never stored, never sent,
-    and never counted toward any feed's health."""
+    and never counted toward any feed's health.
+
+    With `refuse_outage` (a dry run), CollectionFailed when the feeds are down, as
+    the real run would stop; else a warning is logged and the edition returned.
+    """
     day = EditionDay.of(settings, now, since)
     with edition_context(day.id):
-        return build_edition(settings, db, day, feeds, count_health=False)
+        edition = build_edition(settings, db, day, feeds, count_health=False)
+        try:
+            _refuse_outage(settings, db, day, edition)
+        except CollectionFailed as exc:
+            if refuse_outage:
+                raise
+            log.warning("a real run would send nothing now: %s", exc)
+        return edition
 
 
 def run_edition(

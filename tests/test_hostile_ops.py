@@ -190,6 +190,16 @@ def test_feeds_down_at_the_first_run_store_nothing_and_the_next_run_sends_everyo
     env = digest_env(tmp_path, DIGEST_FEEDS=",".join(urls), **smtp_sink.env())
     add_readers(env, tmp_path)
 
+    # A dry run says what the run would: the feeds are down, nothing would go out.
+    dry = invoke(["run", "--dry-run", "--now", NOW, "--out", str(tmp_path / "dry")], env, tmp_path)
+    assert dry.returncode == 6, dry.stderr
+    assert "every feed failed (2 of 2)" in dry.stderr and "Traceback" not in dry.stderr
+    assert not list((tmp_path / "dry").iterdir())
+    look = invoke(["preview", "--now", NOW, "--out", str(tmp_path / "look")], env, tmp_path)
+    assert look.returncode == 0, look.stderr  # a preview still shows it, with the warning
+    assert "a real run would send nothing now" in look.stderr
+    assert "every feed failed (2 of 2)" in look.stderr
+
     down = invoke(["run", "--now", NOW], env, tmp_path)
 
     assert down.returncode == 6, down.stderr

@@ -64,7 +64,13 @@ def run(ctx: Context, now, since, feeds, out, dry_run: bool, shard: str | None) 
         from digest.preview import output_folder, write_preview
 
         output_folder(out or settings.output_dir)
-        edition = job.preview_edition(settings, db, now=now, since=since, feeds=feeds)
+        try:
+            edition = job.preview_edition(
+                settings, db, now=now, since=since, feeds=feeds, refuse_outage=True
+            )
+        except CollectionFailed as exc:  # what the real run would do, and nothing written
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_OUTAGE)
         _print_written(edition, write_preview(edition, settings, out or settings.output_dir))
         return
     try:
