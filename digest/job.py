@@ -150,6 +150,7 @@ def run_edition(
     The operator is alerted (digest.alerts) after a failed or partial run, a feed
     turning dead, or many bounces.
     """
+    settings.require_secret_key()  # before any feed is fetched: no message can go without it
     day = EditionDay.of(settings, now, since)
     notes: list[str] = []
     with edition_context(day.id):

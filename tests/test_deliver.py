@@ -445,6 +445,7 @@ def test_sending_needs_the_secret_key_and_says_so(tmp_path: Path) -> None:
 
     assert result.returncode == 2
     assert "DIGEST_SECRET_KEY" in result.stderr and "Traceback" not in result.stderr
+    assert "collected" not in result.stderr  # said before any feed is fetched
     assert invoke(["run", "--dry-run", "--now", SAMPLE_NOW], env, tmp_path).returncode == 0
 
 
