@@ -460,6 +460,20 @@ def test_a_single_news_page_is_no_stream() -> None:
             ],
             "Miley Cyrus' Dressing Room",
         ),
+        # But the word before an abbreviation stays free to end one ("Mt." ends no label)...
+        (
+            ["Bitcoin exchange Mt. Gox seeks protection", "Bitcoin exchange Mt. Gox shuts down"],
+            "Bitcoin exchange",
+        ),
+        # ...and two wordings of one long headline, which tie every word to the next,
+        # still get a label (without the ties) rather than none.
+        (
+            [
+                "WATCH: Tesla Gigafactory Nevada battery plant site selection shortlist",
+                "Tesla Gigafactory Nevada battery plant site selection shortlist - Reuters",
+            ],
+            "Tesla Gigafactory Nevada battery plant site",
+        ),
         (
             [
                 "Men's Wearhouse Finally Buys Jos. A. Bank",

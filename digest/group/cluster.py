@@ -207,6 +207,8 @@ def svd_components(matrix: sp.csr_matrix, k: int) -> np.ndarray:
 
     transpose = matrix.shape[0] < matrix.shape[1]  # iterate on the narrower side
     m = matrix.T if transpose else matrix
+    if m.dtype.kind != "f":
+        m = m.astype(np.float64)
     q = np.random.RandomState(0).normal(size=(m.shape[1], k + OVERSAMPLES)).astype(m.dtype)
     for _ in range(LSA_ITERATIONS):
         q, _ = linalg.lu(m @ q, permute_l=True, check_finite=False)

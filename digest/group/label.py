@@ -70,12 +70,15 @@ class Labeller:
         weight, shared = self._weights(reports)
         if not weight:
             return ""
-        candidates = self._runs(reports[:SPAN_HEADLINES], weight, shared)
-        for _, text in sorted(candidates, key=lambda c: (-c[0], len(c[1]), c[1])):
-            key = text.lower()
-            if key not in self._taken:
-                self._taken.add(key)
-                return self._unshouted(text, reports) if text.isupper() else text
+        # Words the headlines never part stay together, unless that leaves no label
+        # (two wordings of one long headline tie every word to the next).
+        for bonded in (True, False):
+            candidates = self._runs(reports[:SPAN_HEADLINES], weight, shared, bonded)
+            for _, text in sorted(candidates, key=lambda c: (-c[0], len(c[1]), c[1])):
+                key = text.lower()
+                if key not in self._taken:
+                    self._taken.add(key)
+                    return self._unshouted(text, reports) if text.isupper() else text
         return ""
 
     def _unshouted(self, text: str, reports: list[int]) -> str:
@@ -109,12 +112,13 @@ class Labeller:
         return weight, frozenset(t for t, c in counts.items() if c > 1)
 
     def _runs(
-        self, reports: list[int], weight: dict[str, float], shared: frozenset[str]
+        self, reports: list[int], weight: dict[str, float], shared: frozenset[str], bonded: bool
     ) -> list[tuple[float, str]]:
         """(score, text) of every run of words in these headlines worth a label."""
         best = max(weight.values())
         texts = [self._texts[index] for index in reports]
-        names, bonds = _names(texts), _bonds(texts, weight)
+        names = _names(texts)
+        bonds = _bonds(texts, weight) if bonded else (frozenset(), frozenset())
         out: dict[str, tuple[float, str]] = {}
         for index in reports:
             for tokens, keys, opens, closes in _phrases(self._texts[index], weight, names, bonds):
@@ -192,7 +196,7 @@ def _phrases(
             if 0 < i < len(tokens) - 1 and (keys[i - 1], token.lower(), keys[i + 1]) in names:
                 closes[i - 1] = opens[i + 1] = False
             # Nor a pair the headlines always write together: not "Autographs at Gun"
-            # out of "gun show", nor "Gox" out of "Mt. Gox".
+            # out of "gun show", nor "Keibler" out of "Stacy Keibler".
             if i and (keys[i - 1], keys[i]) in bonds[0]:
                 closes[i - 1] = False
             if i and (keys[i - 1], keys[i]) in bonds[1]:
@@ -225,9 +229,15 @@ def _bonds(
     after: dict[str, Counter[str]] = {}
     before: dict[str, Counter[str]] = {}
     for text in texts:
-        for segment in _SEGMENT.split(text)[::2]:
-            # A verb is no part of a name: "Stacy Keibler" stays whole before "marries".
-            keys = ["", *("" if hanging(t) else _key(t) for t in _tokens(segment)), ""]
+        parts = _SEGMENT.split(text)
+        for segment, end in zip(parts[::2], [*parts[1::2], ""], strict=True):
+            # A verb is no part of a name ("Stacy Keibler" stays whole before "marries"),
+            # nor can a label end on an abbreviation ("Exchange" stays free of "Mt.").
+            tokens = _tokens(segment)
+            keys = ["" if hanging(t) else _key(t) for t in tokens]
+            if tokens and end.startswith(".") and _ABBREVIATION.fullmatch(tokens[-1]):
+                keys[-1] = ""
+            keys = ["", *keys, ""]
             for first, second in itertools.pairwise(keys):
                 after.setdefault(first, Counter())[second] += 1
                 before.setdefault(second, Counter())[first] += 1

@@ -85,6 +85,8 @@ def unit_rows(matrix: sp.csr_matrix, norm: str = "l2") -> sp.csr_matrix:
     in float64 in order. Importing scikit-learn costs most of a second.
     """
     out = matrix.tocsr(copy=True)
+    if out.dtype.kind != "f":  # counts: scaled in float64, as scikit-learn does
+        out = out.astype(np.float64)
     rows = np.repeat(np.arange(out.shape[0]), np.diff(out.indptr))
     sizes = np.abs(out.data) if norm == "l1" else out.data * out.data
     norms = np.bincount(rows, weights=sizes.astype(np.float64), minlength=out.shape[0])
@@ -97,6 +99,8 @@ def unit_rows(matrix: sp.csr_matrix, norm: str = "l2") -> sp.csr_matrix:
 
 def unit_dense_rows(matrix: np.ndarray) -> np.ndarray:
     """Each row of a dense matrix scaled to length 1 (as scikit-learn's `normalize`)."""
+    if matrix.dtype.kind != "f":
+        matrix = matrix.astype(np.float64)
     norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix))
     norms[norms < 10 * np.finfo(norms.dtype).eps] = 1
     return matrix / norms[:, np.newaxis]
