@@ -650,6 +650,23 @@ def test_starttls_and_implicit_tls_with_login(
         assert "hunter2" not in str(refused.value)
 
 
+def test_a_login_the_server_does_not_offer_is_named_with_the_setting_to_change(
+    tmp_path: Path, db: Database
+) -> None:
+    """The server was reached: the message must not send the operator to the host and port."""
+    with serving() as sink:  # plain SMTP, no AUTH offered
+        settings = settings_for(tmp_path, sink, smtp_username="mailer", smtp_password="s3cret-pass")
+        add_subscribers(db, ["ann@example.com"])
+        with pytest.raises(DigestError) as refused:
+            send_edition(make_edition(), settings, db)
+
+    message = str(refused.value)
+    assert f"the SMTP server 127.0.0.1:{sink.port} offers no login (AUTH)" in message
+    assert "DIGEST_SMTP_SECURITY=starttls" in message and "DIGEST_SMTP_USERNAME empty" in message
+    assert "cannot reach" not in message and "s3cret" not in message
+    assert sink.envelopes == []
+
+
 def test_an_unsolicited_421_after_a_250_is_not_taken_for_the_next_reply(
     tmp_path: Path, db: Database
 ) -> None:

@@ -15,7 +15,7 @@ from functools import cache
 import aiosmtplib
 
 from digest.config import Settings
-from digest.errors import SecurityMismatch
+from digest.errors import SecurityMismatch, SMTPUnavailable
 
 
 class MessageTooLarge(Exception):
@@ -46,8 +46,27 @@ async def connect(settings: Settings) -> aiosmtplib.SMTP:
             raise SecurityMismatch(mismatch) from None
         raise
     if s.smtp_username:
+        if client.is_ehlo_or_helo_needed:  # what the server offers now (after STARTTLS)
+            await client.ehlo()
+        if not client.supports_extension("auth"):
+            client.close()
+            raise SMTPUnavailable(_no_login(s))
         await client.login(s.smtp_username, s.smtp_password.get_secret_value())
     return client
+
+
+def _no_login(settings: Settings) -> str:
+    """The server was reached but offers no login: say which setting to change."""
+    where = f"{settings.smtp_host}:{settings.effective_smtp_port}"
+    advice = (
+        "many servers offer it only after STARTTLS: use DIGEST_SMTP_SECURITY=starttls (or tls); "
+        if settings.smtp_security == "none"
+        else ""
+    )
+    return (
+        f"the SMTP server {where} offers no login (AUTH) but DIGEST_SMTP_USERNAME is set; "
+        f"{advice}leave DIGEST_SMTP_USERNAME empty if the server needs no login"
+    )
 
 
 def _security_mismatch(settings: Settings, exc: BaseException) -> str | None:
