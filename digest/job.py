@@ -53,6 +53,11 @@ class EditionDay:
         """
         end = (now or datetime.now(UTC)).astimezone(UTC)
         start = since.astimezone(UTC) if since else end - timedelta(hours=settings.window_hours)
+        if start >= end:
+            raise DigestError(
+                f"--since {start.isoformat()} is not before the window's end {end.isoformat()} "
+                "(--now, or the current time): no article could be in it; pass an earlier --since"
+            )
         day = end.astimezone(ZoneInfo(settings.timezone)).date().isoformat()
         return cls(id=f"{settings.list_id}/{day}", start=start, end=end)
 

@@ -250,6 +250,17 @@ def test_preview_serve_shows_the_digest_in_chromium_at_desktop_and_phone_width(
     assert requested and all(u.startswith(url) for u in requested), requested
 
 
+def test_a_window_that_ends_before_it_starts_is_refused(tmp_path: Path) -> None:
+    late = ["--since", "2026-03-20T00:00:00Z", "--now", SAMPLE_NOW]
+    for command in (["preview"], ["run", "--dry-run"], ["run"]):
+        result = invoke([*command, *late], digest_env(tmp_path), tmp_path)
+        assert result.returncode == 1, result.stderr
+        assert "error: --since 2026-03-20T00:00:00+00:00 is not before the window's end" in (
+            result.stderr
+        )
+        assert "pass an earlier --since" in result.stderr and "Traceback" not in result.stderr
+
+
 @pytest.mark.parametrize("command", [["preview"], ["run", "--dry-run"]])
 def test_a_preview_folder_that_cannot_be_written_is_named_before_any_feed_is_fetched(
     tmp_path: Path, feed_server: FeedServer, command: list[str]
