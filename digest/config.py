@@ -372,15 +372,19 @@ def _parse_topics(value: str) -> dict[str, list[str]]:
 _SECRET_FIELDS = {"smtp_password", "secret_key"}
 
 
+def warn_unknown_settings(env_file: str | Path | None = ENV_FILE) -> None:
+    """Log a warning for each DIGEST_* name that is no setting, naming the nearest one
+    (`digest check` fails on them): a misspelt setting would silently keep its default."""
+    for problem in unknown_settings(os.environ, Path(env_file) if env_file else None):
+        log.warning("%s", problem)
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read settings, or raise ConfigError naming each bad variable and the fix.
 
-    Unknown DIGEST_* names are logged as warnings first (`digest check` fails on
-    them): a misspelt setting would otherwise silently keep its default.
+    Unknown names are the caller's to report (`warn_unknown_settings`), once logs
+    are set up as DIGEST_LOG_FORMAT says.
     """
-    env_file = overrides.get("_env_file", ENV_FILE)
-    for problem in unknown_settings(os.environ, Path(env_file) if env_file else None):
-        log.warning("%s", problem)
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:

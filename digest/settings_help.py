@@ -85,11 +85,17 @@ def database_url_problem(url: str, cwd: Path) -> None:
             "not a database URL digest can use, e.g. sqlite:///digest.db or "
             "postgresql+psycopg://user@host/db"
         ) from None
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(
+            f"digest stores its data in SQLite or PostgreSQL, not {backend}: "
+            "e.g. sqlite:///digest.db or postgresql+psycopg://user@host/db"
+        )
     try:
         dialect.import_dbapi()
     except ImportError as exc:
         driver = exc.name or parsed.get_driver_name()
-        if parsed.get_backend_name() == "postgresql":
+        if backend == "postgresql":
             fix = "pip install 'digest[postgres]' and use postgresql+psycopg://user@host/db"
         else:
             fix = f"pip install {driver}, or use sqlite:///digest.db or PostgreSQL"

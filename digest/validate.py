@@ -19,7 +19,8 @@ def email_address(value: str) -> str:
     try:
         return validate_email(value.strip(), check_deliverability=False).normalized
     except EmailNotValidError as exc:
-        raise InvalidField(f"invalid email address {value!r}: {exc}") from None
+        reason = str(exc).rstrip(".")  # it ends a sentence; a hint may follow
+        raise InvalidField(f"invalid email address {value!r}: {reason}") from None
 
 
 def time_zone(value: str) -> str:

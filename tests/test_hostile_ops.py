@@ -65,6 +65,12 @@ def test_misspelt_settings_in_env_file_and_environment_name_the_nearest(tmp_path
         in listed.stderr
     )
 
+    # The warning is written as DIGEST_LOG_FORMAT asks, like every other log line.
+    text = invoke(["subscribers", "list"], {**env, "DIGEST_LOG_FORMAT": "text"}, tmp_path)
+    (line,) = [line for line in text.stderr.splitlines() if "DIGEST_SEND_CONECTIONS" in line]
+    assert " WARNING digest.config: DIGEST_SEND_CONECTIONS: no such setting" in line
+    assert not line.startswith("{")
+
     checked = invoke(["check"], env, tmp_path)
     assert checked.returncode != 0
     fails = [line for line in checked.stdout.splitlines() if line.startswith("FAIL settings")]
@@ -451,7 +457,9 @@ def test_a_database_driver_that_is_not_installed_is_one_readable_line(tmp_path: 
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     (line,) = result.stderr.strip().splitlines()
-    assert "pymysql" in line and "DIGEST_DATABASE_URL" in line and "pip install" in line
+    # Not "pip install pymysql": no driver would make MySQL work.
+    assert "DIGEST_DATABASE_URL" in line and "pip install" not in line
+    assert "SQLite or PostgreSQL, not mysql: e.g. sqlite:///digest.db" in line
 
     env["DIGEST_DATABASE_URL"] = "postgresql+psycopg2://digest@127.0.0.1/digest"
     postgres = invoke(["subscribers", "list"], env, tmp_path)

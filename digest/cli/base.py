@@ -70,12 +70,18 @@ class Context:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            from digest.config import load_settings
+            from digest.config import load_settings, warn_unknown_settings
             from digest.logs import configure_logging
 
-            self._settings = load_settings()
-            if self._settings.log_format != "auto":
-                configure_logging(self._settings.log_format, verbose=self.verbose)
+            try:
+                settings = load_settings()
+            except ConfigError:
+                warn_unknown_settings()  # a misspelt name may be what is wrong
+                raise
+            if settings.log_format != "auto":
+                configure_logging(settings.log_format, verbose=self.verbose)
+            warn_unknown_settings()  # in the format DIGEST_LOG_FORMAT asks for
+            self._settings = settings
         return self._settings
 
     @property
