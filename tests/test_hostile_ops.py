@@ -364,16 +364,27 @@ def test_feeds_add_refuses_what_cannot_be_read_unless_told_not_to_check(
     for url, reason in bad.items():
         refused = invoke(["feeds", "add", url], env, tmp_path)
         assert refused.returncode != 0 and reason in refused.stderr, refused.stderr
-        assert "--no-check" in refused.stderr and "Traceback" not in refused.stderr
+        assert "Traceback" not in refused.stderr
+        # --no-check is offered only where a later fetch could succeed: never for "htp://".
+        assert ("--no-check" in refused.stderr) is (reason != "bad scheme"), refused.stderr
+    page = feed_server.root / "page.html"
+    page.write_text("<html><body>Harbour News</body></html>")
+    refused = invoke(["feeds", "add", feed_server.url("page.html")], env, tmp_path)
+    assert "error: not adding" in refused.stderr and "not a feed: the document" in refused.stderr
+    assert "not a feed: not a feed" not in refused.stderr
     added = invoke(["feeds", "add", good], env, tmp_path)
     assert added.returncode == 0, added.stderr
     assert "Harbour News" in added.stdout and "2 entries" in added.stdout
     forced = invoke(["feeds", "add", "--no-check", feed_server.url("gone.xml")], env, tmp_path)
     assert forced.returncode == 0, forced.stderr
+    never = invoke(["feeds", "add", "--no-check", "ftp://example.com/rss"], env, tmp_path)
+    assert never.returncode == 1 and "bad scheme: ftp:// is not a feed address" in never.stderr
 
     listed = invoke(["feeds", "list"], env, tmp_path).stdout
     assert good in listed and feed_server.url("gone.xml") in listed
-    assert str(tmp_path / "missing.xml") not in listed
+    assert str(tmp_path / "missing.xml") not in listed and "ftp://" not in listed
+    # Health is what runs found: a feed no run has fetched is not called ok.
+    assert f"{feed_server.url('gone.xml')}\tnot fetched by a run yet" in listed
 
 
 def test_opml_import_checks_each_feed(tmp_path: Path, feed_server: FeedServer) -> None:

@@ -27,12 +27,15 @@ _NO_CHECK = click.option(
 @pass_ctx
 def feeds_add(ctx: Context, url: str, no_check: bool) -> None:
     """Add a feed by URL (or a file path), after fetching it once to see what it holds."""
+    from digest.collect.probe import Problem, address_problem, probe_feed
+
+    wrong = address_problem(url)
+    if wrong is not None and wrong.problem is Problem.bad_scheme:  # no fetch could read it
+        raise DigestError(f"not adding {url}: {wrong.describe()}")
     if no_check:
         ctx.db.feeds.add(url)
         click.echo(f"added {url} (not checked)")
         return
-    from digest.collect.probe import probe_feed
-
     found = probe_feed(url, ctx.settings)
     if not found.ok:
         raise DigestError(
@@ -57,11 +60,10 @@ remove_command(
 def feeds_list(ctx: Context) -> None:
     """Print every listed feed with its health."""
     for feed in ctx.db.feeds.health():
-        status = (
-            "ok"
-            if not feed.last_error
-            else f"failing x{feed.consecutive_failures}: {feed.last_error}"
-        )
+        if feed.last_error:
+            status = f"failing x{feed.consecutive_failures}: {feed.last_error}"
+        else:  # health is what runs found; `digest feeds check` fetches now
+            status = "ok" if feed.last_success else "not fetched by a run yet"
         click.echo(f"{feed.url}\t{status}")
 
 

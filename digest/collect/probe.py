@@ -63,7 +63,8 @@ class FeedProbe:
     def describe(self) -> str:
         """One line for the operator: what was found, or what is wrong and what to do."""
         if self.problem is not None:
-            return f"{self.problem}: {self.detail} ({_ADVICE[self.problem]})"
+            detail = self.detail.removeprefix(f"{self.problem}: ")  # the parser says it too
+            return f"{self.problem}: {detail} ({_ADVICE[self.problem]})"
         newest = f", newest {self.newest:%Y-%m-%d %H:%M} UTC" if self.newest else ""
         title = repr(self.title) if self.title else "untitled"
         entries = f"{self.entries} entr{'y' if self.entries == 1 else 'ies'}"
@@ -98,7 +99,7 @@ async def _probe_all(sources: list[str], settings: Settings) -> list[FeedProbe]:
 
 
 async def _probe(fetcher: Fetcher, source: str, settings: Settings) -> FeedProbe:
-    early = _address_problem(source)
+    early = address_problem(source)
     if early is not None:
         return early
     try:
@@ -127,8 +128,9 @@ async def _probe(fetcher: Fetcher, source: str, settings: Settings) -> FeedProbe
     )
 
 
-def _address_problem(source: str) -> FeedProbe | None:
-    """What is wrong with the address itself, before any request."""
+def address_problem(source: str) -> FeedProbe | None:
+    """What is wrong with the address itself, before any request (`bad_scheme`: no
+    fetch could ever read it), or a local file that is not there."""
     parts = urlsplit(source)
     scheme = parts.scheme.lower()
     if len(scheme) > 1 and scheme not in _SCHEMES:  # one letter is a Windows drive
