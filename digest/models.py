@@ -108,6 +108,11 @@ class Edition(BaseModel):
         return sum(len(t.articles) for t in self.themes)
 
 
+def counted(number: int, noun: str) -> str:
+    """ "1 theme", "3 themes": a count with its noun, for every line that says how many."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def new_public_id() -> str:
     """A subscriber's opaque link id: random, so it says nothing about who they are."""
     return secrets.token_urlsafe(16)

@@ -29,6 +29,7 @@ from digest.models import (
     RenderedDigest,
     Subscriber,
     Theme,
+    counted,
 )
 
 log = logging.getLogger(__name__)
@@ -260,6 +261,7 @@ def _environment(loader: jinja2.BaseLoader, autoescape: bool) -> jinja2.Environm
     )
     env.filters["when"] = _when
     env.filters["wrap"] = _wrap
+    env.filters["counted"] = counted
     env.filters["heading"] = _heading
     env.filters["safe_url"] = safe_url
     env.filters["anchor"] = anchor

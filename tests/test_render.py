@@ -391,3 +391,11 @@ def test_a_quiet_day_still_renders() -> None:
     assert "Nothing new in your feeds today." in rendered.text
     assert "Nothing new in your feeds today." in soup(rendered.html).get_text()
     assert rendered.subject == "Your morning digest, Thu 19 Mar: a quiet day"
+
+
+def test_counts_read_as_english_for_one_and_for_many() -> None:
+    one = edition([Theme(label="Gaza", articles=[article(3, "Gaza talks resume in Cairo")])])
+    for shown, line in ((one, "1 headline in 1 theme"), (sample(), "3 headlines in 2 themes")):
+        rendered = Renderer(settings()).render(shown, READER)
+        assert line in " ".join(rendered.text.split())
+        assert line in soup(rendered.html).find("p", class_="meta").get_text()

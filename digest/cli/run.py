@@ -183,9 +183,12 @@ def _subscriber_view(edition, sub, quiet_note: bool):
 
 
 def _print_written(edition, paths: list[Path]) -> None:
+    from digest.models import counted
+
     click.echo(
-        f"edition {edition.id}: {edition.article_count} articles in {len(edition.themes)} themes "
-        f"from {len(edition.feeds)} feeds ({sum(not f.ok for f in edition.feeds)} failed)"
+        f"edition {edition.id}: {counted(edition.article_count, 'article')} in "
+        f"{counted(len(edition.themes), 'theme')} from {counted(len(edition.feeds), 'feed')} "
+        f"({sum(not f.ok for f in edition.feeds)} failed)"
     )
     for path in paths:
         click.echo(f"wrote {path.resolve()}")

@@ -24,7 +24,7 @@ from starlette.routing import Route
 from digest.config import Settings
 from digest.db.editions import EditionRepository
 from digest.links import ARCHIVE_PATH, FEED_PATH, edition_path
-from digest.models import Edition
+from digest.models import Edition, counted
 from digest.render import ThemeView, headline_count
 
 ARCHIVE_SIZE = 60  # editions listed on the archive page
@@ -168,6 +168,7 @@ def _atom(settings: Settings, editions: list[Edition], tz: ZoneInfo) -> bytes:
 
 def _entry_summary(edition: Edition) -> str:
     """The edition's themes and their leads, as plain text."""
-    lines = [f"{headline_count(edition)} headlines in {len(edition.themes)} themes."]
+    headlines = counted(headline_count(edition), "headline")
+    lines = [f"{headlines} in {counted(len(edition.themes), 'theme')}."]
     lines += [f"{t.label}: {t.lead.title}" for t in edition.themes[:10]]
     return "\n".join(lines)
