@@ -113,14 +113,23 @@ def preview_edition(
     feeds: list[str] | None = None,
     refuse_outage: bool = False,
 ) -> Edition:
-    """Today's edition built afresh for a preview or a dry run; never stored, never sent,
-    and never counted toward any feed's health.
+    """The edition a run for `now` would send, for a preview or a dry run: the one stored
+    for that day if a run built it (every later run sends that one), else built afresh,
+    never stored, and never counted toward any feed's health.
 
     With `refuse_outage` (a dry run), CollectionFailed when the feeds are down, as
     the real run would stop; else a warning is logged and the edition returned.
     """
     day = EditionDay.of(settings, now, since)
     with edition_context(day.id):
+        stored = db.editions.load(day.id)
+        if stored is not None:
+            log.info(
+                "showing edition %s as built at %s and sent since (runs reuse it)",
+                day.id,
+                stored.generated_at.isoformat(),
+            )
+            return stored
         edition = build_edition(settings, db, day, feeds, count_health=False)
         try:
             _refuse_outage(settings, db, day, edition)

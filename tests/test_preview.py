@@ -23,6 +23,7 @@ from support import (
     MailSink,
     digest_env,
     invoke,
+    serving,
     spawn,
 )
 from test_render import sample, settings
@@ -275,3 +276,28 @@ def test_a_preview_folder_that_cannot_be_written_is_named_before_any_feed_is_fet
         assert "--out" in result.stderr and "Traceback" not in result.stderr
         assert "edition" not in result.stdout  # stopped before collecting
     assert taken.read_text() == "an operator's file\n"
+
+
+def test_after_a_run_the_preview_shows_the_edition_that_was_sent(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """Runs reuse the day's stored edition, so previews and dry runs show that one too."""
+    env = digest_env(tmp_path, DIGEST_FEEDS=_feeds(feed_server))
+    invoke(["subscribers", "add", "ann@example.com"], env, tmp_path)
+    with serving() as sink:
+        sent = invoke(["run", "--now", SAMPLE_NOW], {**env, **sink.env()}, tmp_path)
+    assert sent.returncode == 0, sent.stderr
+    received = sink.messages[0].get_body(("plain",)).get_content()
+
+    env["DIGEST_FEEDS"] = feed_server.url(sorted(SAMPLE_FEEDS.glob("*.xml"))[0].name)
+    shown = invoke(["preview", "--now", SAMPLE_NOW, "--format", "json"], env, tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert len(json.loads(shown.stdout)["feeds"]) == 3  # the sent edition's, not today's one
+    assert "as built at" in shown.stderr
+    out = tmp_path / "dry"
+    dry = invoke(["run", "--dry-run", "--now", SAMPLE_NOW, "--out", str(out)], env, tmp_path)
+    assert dry.returncode == 0, dry.stderr
+    previewed = _message(out / "digest.eml").get_body(("plain",)).get_content()
+    glance = [line for line in _lf(received).splitlines() if re.match(r"\d+\. ", line)]
+    assert len(glance) > 3 and all(line in _lf(previewed).splitlines() for line in glance)
+    assert "20 headlines in 7 themes" in " ".join(previewed.split())
