@@ -220,8 +220,11 @@ def _check_header(columns: tuple[str, ...]) -> None:
     known = set(EXPORT_COLUMNS)
     unknown = [c for c in columns if c not in known]
     if unknown:
+        separated = next((s for s in ";\t|" if s in unknown[0]), None)
+        hint = f" (the file looks separated by {separated!r}: save it with commas)"
         raise DigestError(
-            f"line 1: unknown column {unknown[0]!r}; the columns are {', '.join(EXPORT_COLUMNS)}"
+            f"line 1: unknown column {unknown[0]!r}{hint if separated else ''}; "
+            f"the columns are {', '.join(EXPORT_COLUMNS)}"
         )
     if "email" not in columns:
         raise DigestError("line 1: the header row has no 'email' column, which is required")

@@ -173,7 +173,8 @@ def test_reimport_updates_only_the_named_columns_and_keeps_unsubscribed(db: Data
     [
         ("", "the file is empty"),
         ("name,timezone\nAnn,UTC\n", "no 'email' column"),
-        ("email,colour\nann@example.com,red\n", "unknown column 'colour'"),
+        ("email,colour\nann@example.com,red\n", "unknown column 'colour'; the columns"),
+        ("email;name\nann@example.com;Ann\n", "separated by ';': save it with commas"),
         ("email,name,name\nann@example.com,a,b\n", "named twice"),
         ('email,name\nann@example.com,"unclosed\nbob@example.com,Bob\n', "line 2: the CSV"),
     ],
@@ -181,6 +182,18 @@ def test_reimport_updates_only_the_named_columns_and_keeps_unsubscribed(db: Data
 def test_a_file_that_is_not_a_subscriber_csv_is_refused_clearly(content: str, message: str) -> None:
     with pytest.raises(DigestError, match=message):
         read_csv(io.StringIO(content, newline=""))
+
+
+def test_empty_lists_say_so_and_what_to_do(tmp_path: Path) -> None:
+    env = digest_env(tmp_path)
+    for command, note in (
+        (["subscribers", "list"], "no subscribers; see `digest subscribers add`"),
+        (["subscribers", "list", "--status", "bounced"], "no bounced subscribers"),
+        (["feeds", "list"], "no feeds listed: runs read DIGEST_FEEDS, or else the bundled"),
+        (["runs"], "no send runs yet"),
+    ):
+        result = invoke(command, env, tmp_path)
+        assert result.returncode == 0 and note in result.stderr, (command, result.stderr)
 
 
 def test_a_file_that_is_not_utf8_is_refused_with_the_fix(tmp_path: Path) -> None:

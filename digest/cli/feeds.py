@@ -59,7 +59,14 @@ remove_command(
 @pass_ctx
 def feeds_list(ctx: Context) -> None:
     """Print every listed feed with its health."""
-    for feed in ctx.db.feeds.health():
+    listed = ctx.db.feeds.health()
+    if not listed:
+        click.echo(
+            "no feeds listed: runs read DIGEST_FEEDS, or else the bundled samples; "
+            "see `digest feeds add`",
+            err=True,
+        )
+    for feed in listed:
         if feed.last_error:
             status = f"failing x{feed.consecutive_failures}: {feed.last_error}"
         else:  # health is what runs found; `digest feeds check` fetches now

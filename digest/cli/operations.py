@@ -86,6 +86,8 @@ def runs(ctx: Context, limit: int) -> None:
             notes.append(f"{r['unusable']} unusable subscriber records skipped (see the log)")
         for note in [*notes, *r.get("alerts", [])]:
             click.echo(f"{'':<21}{note}")
+    if not recent:
+        click.echo("no send runs yet: `digest run` sends the day's edition", err=True)
 
 
 @click.command()

@@ -73,8 +73,15 @@ remove_command(
 def subscribers_list(ctx: Context, status: str | None) -> None:
     """Print every subscriber with their status."""
     wanted = SubscriberStatus(status) if status else None
+    listed = 0
     for sub in ctx.db.subscribers.iter(wanted, unusable=_say_unusable):
         click.echo(f"{sub.email}\t{sub.status.value}\t{sub.name}")
+        listed += 1
+    if not listed:
+        click.echo(
+            f"no {status + ' ' if status else ''}subscribers; see `digest subscribers add`",
+            err=True,
+        )
 
 
 @subscribers.command("show")
