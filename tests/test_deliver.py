@@ -409,7 +409,9 @@ def test_exit_statuses_nothing_to_send_partial_and_done(tmp_path: Path) -> None:
         )
         nothing = invoke(["run", "--now", SAMPLE_NOW], env, tmp_path)
         assert nothing.returncode == 4, nothing.stderr
-        assert "nothing to send" in nothing.stdout
+        assert "no active subscribers, nothing to send" in nothing.stdout
+        shard = invoke(["run", "--now", SAMPLE_NOW, "--shard", "1/2"], env, tmp_path)
+        assert "no active subscribers in shard 1/2, nothing to send" in shard.stdout
 
         for address in ("ann@example.com", "gone@example.com"):
             invoke(["subscribers", "add", address], env, tmp_path)

@@ -53,7 +53,8 @@ class RunReport:
     """What one send run did, for the operator, the exit status and the `runs` table."""
 
     edition_id: str
-    subscribers: int = 0  # active when the run began
+    shard: str = ""  # "K/N" when one worker's share was sent
+    subscribers: int = 0  # active when the run began (in the shard)
     sent: int = 0
     retried: int = 0  # temporary failures tried again
     failed: int = 0  # given up on in this run: 5xx, or 4xx until attempts ran out
@@ -87,7 +88,8 @@ class RunReport:
             f"uncertain {self.uncertain} "
             f"in {self.elapsed:.1f}s ({self.rate:.1f} messages/s); "
             + (
-                "no active subscribers, nothing to send"
+                f"no active subscribers{' in shard ' + self.shard if self.shard else ''}, "
+                "nothing to send"
                 if self.status is RunStatus.nothing
                 else f"{self.undelivered} of {self.subscribers} active subscribers without it"
             )
@@ -227,7 +229,7 @@ async def _send_edition(
     edition: Edition, settings: Settings, db: Database, progress: Progress, audience: _Audience
 ) -> RunReport:
     began = time.perf_counter()
-    report = RunReport(edition_id=edition.id)
+    report = RunReport(edition_id=edition.id, shard=str(audience.shard or ""))
     composer = Composer(settings)
     ledger = db.ledger
     lock, owner = send_lock(edition.id, audience.shard), lock_owner()
