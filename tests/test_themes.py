@@ -460,6 +460,15 @@ def test_a_single_news_page_is_no_stream() -> None:
             ],
             "Miley Cyrus' Dressing Room",
         ),
+        # Nor does one start on the verb after its subject, nor end on an adjective
+        # before its noun ("Recalls 40000 vehicles", "vehicles over faulty").
+        (
+            [
+                "Carmaker recalls 40000 vehicles over faulty airbags",
+                "Airport baggage handlers announce Easter strike",
+            ],
+            "Carmaker recalls 40000 vehicles",
+        ),
         # But the word before an abbreviation stays free to end one ("Mt." ends no label)...
         (
             ["Bitcoin exchange Mt. Gox seeks protection", "Bitcoin exchange Mt. Gox shuts down"],

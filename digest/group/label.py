@@ -28,7 +28,16 @@ import math
 import re
 from collections import Counter
 
-from digest.group.label_words import GENERIC, JOINING, before_verb, can_be_verb, hanging, only_verb
+from digest.group.label_words import (
+    GENERIC,
+    JOINING,
+    before_verb,
+    can_be_verb,
+    hanging,
+    only_adjective,
+    only_verb,
+    verb_s_form,
+)
 from digest.group.text import FUNCTION_WORDS, NOISE, SYNONYMS, stem, unhashed, words
 
 MIN_WORDS = 2
@@ -187,6 +196,15 @@ def _phrases(
             if i and before_verb(tokens[i - 1]) and can_be_verb(token.lower()):
                 closes[i] = False
                 opens[i] = opens[i] and tokens[i - 1].lower() == "to"
+            # Nor does one start on the verb after its subject: "Recalls 40000 vehicles"
+            # out of "Carmaker recalls 40000 vehicles" (as a noun it may: "Recalls:").
+            if i and tokens[i - 1].lower() not in JOINING and verb_s_form(token.lower()):
+                opens[i] = False
+            # Nor does one end on an adjective before its noun: "over faulty" out of
+            # "over faulty airbags" (at a phrase's end it may: "goes minimalist").
+            nxt = tokens[i + 1].lower() if i + 1 < len(tokens) else ""
+            if nxt and nxt not in JOINING and token.islower() and only_adjective(token):
+                closes[i] = False
             # Nor does a verb after its plural subject: "Elephants prove" (lemminflect
             # lists some nouns only as verbs, so never elsewhere: "yoga retreat").
             if i and tokens[i - 1].endswith("s") and token.islower() and only_verb(token):

@@ -97,6 +97,16 @@ def can_be_verb(lowered: str) -> bool:
     return "VERB" in _lemmas(lowered)
 
 
+def verb_s_form(lowered: str) -> bool:
+    """Whether this can be a verb's -s form ("recalls", "plans"), nouns too or not."""
+    return lowered.endswith("s") and any(v != lowered for v in _lemmas(lowered).get("VERB", ()))
+
+
+def only_adjective(lowered: str) -> bool:
+    """Whether English uses this word only as an adjective ("faulty")."""
+    return _lemmas(lowered).keys() == {"ADJ"}
+
+
 def only_verb(lowered: str) -> bool:
     """Whether this is a verb's base form that English uses as nothing else ("prove")."""
     lemmas = _lemmas(lowered)
