@@ -10,9 +10,11 @@ Putin"); never starting or ending on a headline verb or small word
 ("Canada Enhances", "Coming To More Countries"), nor inside a date, a figure
 or an abbreviation ("3/10/14", "37%", "Jos. A. Bank"), nor cutting a name
 joined by "of" ("House of Cards") or words its headlines never part
-("Dressing Room"). A verb of one headline adds nothing inside a label
-("Canada Enhances Arctic"); joining words are free
-("Trump and Putin", "Canada Amid Rising Tensions"). A spelling in capitals
+("Dressing Room"); never starting on a verb after its subject ("Recalls
+40000 vehicles") or ending on an adjective before its noun ("over faulty").
+A verb of one headline adds nothing inside a label ("Canada Enhances
+Arctic"); joining words are free ("Trump and Putin", "Canada Amid Rising
+Tensions"). A spelling in capitals
 gives way to the headlines' usual one ("Lena Dunham", not "LENA DUNHAM"), and
 "iOS" keeps its case. Every word of a label is therefore found in a headline
 of its theme. A theme with no such run (headlines that share one word, as
