@@ -28,6 +28,7 @@ import aiosmtplib
 
 from digest.config import Settings
 from digest.deliver import connect
+from digest.errors import SMTPUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,8 @@ def raise_alert(alert: Alert, settings: Settings, claims: AlertClaims, now: date
         return f"{alert.summary} (an alert of this kind was already emailed today)"
     try:
         asyncio.run(_send(alert, settings, now))
-    except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+    # SMTPUnavailable: a settings mismatch (no login offered, TLS against plain text).
+    except (aiosmtplib.SMTPException, SMTPUnavailable, OSError, TimeoutError) as exc:
         claims.release_alert(alert.kind, day)
         log.warning("could not email the alert to DIGEST_ALERT_TO: %s", exc or type(exc).__name__)
         return f"{alert.summary} (emailing it failed: {exc or type(exc).__name__})"

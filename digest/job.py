@@ -114,15 +114,17 @@ def preview_edition(
     refuse_outage: bool = False,
 ) -> Edition:
     """The edition a run for `now` would send, for a preview or a dry run: the one stored
-    for that day if a run built it (every later run sends that one), else built afresh,
-    never stored, and never counted toward any feed's health.
+    for that day if a run built it (every later run sends that one) and neither `feeds`
+    nor `since` asks for another, else built afresh, never stored, and never counted
+    toward any feed's health.
 
     With `refuse_outage` (a dry run), CollectionFailed when the feeds are down, as
     the real run would stop; else a warning is logged and the edition returned.
     """
     day = EditionDay.of(settings, now, since)
     with edition_context(day.id):
-        stored = db.editions.load(day.id)
+        # --feeds and --since ask for another collection than the stored one.
+        stored = db.editions.load(day.id) if feeds is None and since is None else None
         if stored is not None:
             log.info(
                 "showing edition %s as built at %s and sent since (runs reuse it)",
@@ -164,10 +166,14 @@ def run_edition(
     The operator is alerted (digest.alerts) after a failed or partial run, a feed
     turning dead, or many bounces.
     """
-    settings.require_secret_key()  # before any feed is fetched: no message can go without it
     day = EditionDay.of(settings, now, since)
     notes: list[str] = []
     with edition_context(day.id):
+        try:  # before any feed is fetched: no message can go without it
+            settings.require_secret_key()
+        except DigestError as exc:
+            _alert(settings, db, day, alerts.run_failed(day.id, "stopped", str(exc)))
+            raise
         try:
             db.ledger.check_lock(send_lock(day.id, shard))
         except LockHeld as exc:
@@ -195,7 +201,7 @@ def run_edition(
             again = report.undelivered - report.refused
             parts = [f"{again} a rerun retries"] if again else []
             if report.refused:
-                parts.append(f"{report.refused} refused for good by their mail server, not retried")
+                parts.append(f"{report.refused} failed for good (see the log), not retried")
             problem = f"{missing} are without it: {'; '.join(parts)}"
             notes.append(
                 _alert(settings, db, day, alerts.run_failed(day.id, "was partial", problem))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import tempfile
 from collections.abc import Callable
 from functools import partial
 from html import escape
@@ -39,9 +40,8 @@ def output_folder(out: Path) -> Path:
     written fails before the feeds are fetched, not after."""
     try:
         out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".digest-write-check"
-        probe.touch()
-        probe.unlink()
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".digest-write-check-"):
+            pass  # its own name: two previews at once never remove each other's
     except FileExistsError:
         raise DigestError(
             f"cannot write the preview to {out}: it is a file, not a folder; "

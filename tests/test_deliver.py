@@ -41,6 +41,7 @@ from digest.models import (
     Subscriber,
     Theme,
 )
+from digest.states import RunStatus
 from digest.tokens import make_token, read_token
 
 SECRET = "test-secret-key-not-for-production"
@@ -421,13 +422,13 @@ def test_exit_statuses_nothing_to_send_partial_and_done(tmp_path: Path) -> None:
         assert f"subscriber={subscriber_ref('gone@example.com')} state=failed" in partial.stderr
         assert "@example.com" not in partial.stderr, "addresses never reach the log"
         assert "Traceback" not in partial.stderr
-        assert "1 refused for good by their mail server, not retried" in partial.stderr
+        assert "1 failed for good (see the log), not retried" in partial.stderr
         assert "rerun retries" not in partial.stderr
 
         # A refusal is final: a rerun (the next cron line) tries nobody and is done.
         rerun = invoke(["run", "--now", SAMPLE_NOW], env, tmp_path)
         assert rerun.returncode == 0, rerun.stderr
-        assert "sent 0," in rerun.stdout and "(1 refused for good, not retried)" in rerun.stdout
+        assert "sent 0," in rerun.stdout and "(1 failed for good, not retried)" in rerun.stdout
         assert "was partial" not in rerun.stderr
         assert sink.faults_injected["550"] == 1
 
@@ -437,6 +438,40 @@ def test_exit_statuses_nothing_to_send_partial_and_done(tmp_path: Path) -> None:
         assert "sent 0," in done.stdout and "skipped 1," in done.stdout
 
     assert sink.per_recipient() == {"ann@example.com": 1}
+
+
+def test_a_refusal_that_bounces_the_subscriber_leaves_the_run_done(
+    tmp_path: Path, db: Database
+) -> None:
+    """Bounced, they are no longer on the list: nobody active is without the edition."""
+    with serving(refuse={"gone@example.com"}) as sink:
+        settings = settings_for(tmp_path, sink, bounce_threshold=1)
+        add_subscribers(db, ["ann@example.com", "gone@example.com"])
+        report = send_edition(make_edition(), settings, db)
+
+    assert (report.sent, report.failed, report.bounced) == (1, 1, 1)
+    assert (report.undelivered, report.refused) == (0, 0)
+    assert report.status is RunStatus.done
+
+
+def test_an_unusable_record_is_not_counted_as_refused(tmp_path: Path, db: Database) -> None:
+    """A record refused once, then made unusable by hand, is neither retried nor refused:
+    the subscriber still waiting (a 4xx) is the one a rerun retries."""
+    with serving(refuse={"ann@example.com"}, defer={"bob@example.com"}) as sink:
+        settings = settings_for(tmp_path, sink, send_attempts=1)
+        add_subscribers(db, ["ann@example.com", "bob@example.com", "cy@example.com"])
+        send_edition(make_edition(), settings, db)
+        with db.engine.begin() as conn:
+            conn.execute(
+                subscribers.update()
+                .where(subscribers.c.email == "ann@example.com")
+                .values(timezone="Mars/Olympus")
+            )
+        again = send_edition(make_edition(), settings, db)
+
+    assert (again.unusable, again.undelivered, again.refused) == (1, 1, 0)
+    assert again.status is RunStatus.partial
+    assert sink.per_recipient() == {"cy@example.com": 1}
 
 
 def test_sending_needs_the_secret_key_and_says_so(tmp_path: Path) -> None:

@@ -551,3 +551,45 @@ def test_a_partial_run_and_many_bounces_alert_the_operator_once(
             assert "gone" not in alert.get_content() and busy not in alert.get_content()
         runs = invoke(["runs"], env, tmp_path).stdout
         assert "was partial" in runs and "emailed to DIGEST_ALERT_TO" in runs
+
+
+def test_a_run_without_its_secret_key_alerts_the_operator_and_fetches_nothing(
+    tmp_path: Path, feed_server: FeedServer, smtp_sink: MailSink
+) -> None:
+    url = write_rss(feed_server, "one.xml", "Harbour News", FRESH)
+    env = digest_env(
+        tmp_path, DIGEST_FEEDS=url, DIGEST_ALERT_TO="ops@example.com", **smtp_sink.env()
+    )
+    env["DIGEST_SECRET_KEY"] = ""
+    add_readers(env, tmp_path, READERS[:1])
+
+    stopped = invoke(["run", "--now", NOW], env, tmp_path)
+
+    assert stopped.returncode == 2 and "DIGEST_SECRET_KEY is not set" in stopped.stderr
+    (alert,) = alerts_to(smtp_sink, "ops@example.com")  # the scheduler's only signal
+    assert "stopped" in alert["Subject"] and "DIGEST_SECRET_KEY" in alert.get_content()
+    assert db_rows(tmp_path, "SELECT id FROM editions") == []
+
+
+def test_an_alert_that_cannot_log_in_still_leaves_the_outage_reported(
+    tmp_path: Path, feed_server: FeedServer, smtp_sink: MailSink
+) -> None:
+    """The alert's own SMTP failure (no login offered) must not hide why the run failed."""
+    env = digest_env(
+        tmp_path,
+        DIGEST_FEEDS=feed_server.url("down.xml"),
+        DIGEST_ALERT_TO="ops@example.com",
+        DIGEST_SMTP_USERNAME="mailer",
+        DIGEST_SMTP_PASSWORD="s3cret-pass",
+        **smtp_sink.env(),
+    )
+    add_readers(env, tmp_path, READERS[:1])
+
+    down = invoke(["run", "--now", NOW], env, tmp_path)
+
+    assert down.returncode == 6, down.stderr
+    assert "could not email the alert to DIGEST_ALERT_TO: the SMTP server" in down.stderr
+    assert "offers no login" in down.stderr
+    runs = invoke(["runs"], env, tmp_path).stdout
+    assert "every feed failed" in runs and "emailing it failed" in runs
+    assert "s3cret" not in down.stderr and smtp_sink.envelopes == []

@@ -301,3 +301,10 @@ def test_after_a_run_the_preview_shows_the_edition_that_was_sent(
     glance = [line for line in _lf(received).splitlines() if re.match(r"\d+\. ", line)]
     assert len(glance) > 3 and all(line in _lf(previewed).splitlines() for line in glance)
     assert "20 headlines in 7 themes" in " ".join(previewed.split())
+    # --feeds asks for another collection: trying a feed out still works after a run.
+    tried = invoke(
+        ["preview", "--now", SAMPLE_NOW, "--format", "json", "--feeds", env["DIGEST_FEEDS"]],
+        env,
+        tmp_path,
+    )
+    assert len(json.loads(tried.stdout)["feeds"]) == 1 and "as built at" not in tried.stderr

@@ -62,7 +62,7 @@ class RunReport:
     bounced: int = 0  # marked bounced in this run
     uncertain: int = 0  # sent, but the server never answered: not sent again
     undelivered: int = 0  # active subscribers still without the edition
-    refused: int = 0  # of those, refused for good by their mail server: not tried again
+    refused: int = 0  # of those, failed for good (a 5xx, an unsendable message): not retried
     unusable: int = 0  # records that cannot be used (e.g. an unknown time zone): skipped
     elapsed: float = 0.0
     run_id: int = 0  # its row in the runs table
@@ -79,7 +79,8 @@ class RunReport:
         if not self.subscribers:
             return RunStatus.nothing
         retriable = self.undelivered > self.refused
-        return RunStatus.partial if retriable or self.failed else RunStatus.done
+        refused_now = self.failed and self.refused  # a refusal that bounced them is no gap
+        return RunStatus.partial if retriable or refused_now else RunStatus.done
 
     def summary(self) -> str:
         return (
@@ -93,7 +94,7 @@ class RunReport:
                 if self.status is RunStatus.nothing
                 else f"{self.undelivered} of {self.subscribers} active subscribers without it"
             )
-            + (f" ({self.refused} refused for good, not retried)" if self.refused else "")
+            + (f" ({self.refused} failed for good, not retried)" if self.refused else "")
             + (f"; {self.unusable} unusable records skipped" if self.unusable else "")
         )
 
@@ -260,17 +261,21 @@ async def _send_edition(
                 "DIGEST_SEND_LOCK_TIMEOUT too short?); stopped sending, run again to finish"
             )
         ledger.reset_bounces(edition.id)
-        report.undelivered = ledger.undelivered_count(edition.id, audience.where)
-        to_try = ledger.undelivered_count(edition.id, audience.where, to_try=True)
+        # Counted in SQL, unless unusable records (which SQL would count) must be left out.
+        where = audience.where or (_everyone if report.unusable else None)
+        report.undelivered = ledger.undelivered_count(edition.id, where)
+        to_try = ledger.undelivered_count(edition.id, where, to_try=True)
         report.refused = report.undelivered - to_try
-        if audience.where is None:  # counted in SQL, unusable records included
-            report.undelivered = max(0, report.undelivered - report.unusable)
         status = report.status
     finally:
         report.elapsed = time.perf_counter() - began
         ledger.finish_run(run_id, status, report.as_dict())
         ledger.release_lock(lock, owner)
     return report
+
+
+def _everyone(_: Subscriber) -> bool:
+    return True
 
 
 async def _submit_all(
