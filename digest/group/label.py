@@ -29,6 +29,8 @@ import itertools
 import math
 import re
 from collections import Counter
+from functools import lru_cache
+from typing import NamedTuple
 
 from digest.group.label_words import (
     GENERIC,
@@ -175,12 +177,10 @@ def _phrases(
     """Each phrase of a headline (between punctuation) as its tokens, their keys, and
     whether a label may start on each, and end on each."""
     out = []
-    parts = _SEGMENT.split(text)
-    for segment, after in zip(parts[::2], [*parts[1::2], ""], strict=True):
-        tokens = _tokens(segment)
-        keys = [_key(t) for t in tokens]
+    for segment in _segments(text):
+        tokens, keys = list(segment.tokens), list(segment.keys)
         firm = [_telling(k, weight) and not hanging(t) for k, t in zip(keys, tokens, strict=True)]
-        if tokens and after.startswith(".") and _ABBREVIATION.fullmatch(tokens[-1]):
+        if segment.abbreviated:
             firm[-1] = False
         opens, closes = firm.copy(), firm
         for i, token in enumerate(tokens):
@@ -249,13 +249,12 @@ def _bonds(
     after: dict[str, Counter[str]] = {}
     before: dict[str, Counter[str]] = {}
     for text in texts:
-        parts = _SEGMENT.split(text)
-        for segment, end in zip(parts[::2], [*parts[1::2], ""], strict=True):
+        for segment in _segments(text):
             # A verb is no part of a name ("Stacy Keibler" stays whole before "marries"),
             # nor can a label end on an abbreviation ("Exchange" stays free of "Mt.").
-            tokens = _tokens(segment)
-            keys = ["" if hanging(t) else _key(t) for t in tokens]
-            if tokens and end.startswith(".") and _ABBREVIATION.fullmatch(tokens[-1]):
+            tokens = segment.tokens
+            keys = ["" if hanging(t) else k for k, t in zip(segment.keys, tokens, strict=True)]
+            if segment.abbreviated:
                 keys[-1] = ""
             keys = ["", *keys, ""]
             for first, second in itertools.pairwise(keys):
@@ -272,6 +271,30 @@ def _bonds(
         return frozenset(out)
 
     return never_parted(after, False), never_parted(before, True)
+
+
+class _Segment(NamedTuple):
+    """One phrase of a headline: its tokens, their keys, and whether it ends on an
+    abbreviation's full stop ("Jos." in "Jos. A. Bank")."""
+
+    tokens: tuple[str, ...]
+    keys: tuple[str, ...]
+    abbreviated: bool
+
+
+@lru_cache(maxsize=16384)
+def _segments(text: str) -> tuple[_Segment, ...]:
+    """A headline's phrases, split at punctuation and where a clause begins; cached, as
+    the bonds and the runs of a theme read the same headlines."""
+    parts = _SEGMENT.split(text)
+    out = []
+    for segment, after in zip(parts[::2], [*parts[1::2], ""], strict=True):
+        tokens = tuple(_tokens(segment))
+        shortened = (
+            bool(tokens) and after.startswith(".") and bool(_ABBREVIATION.fullmatch(tokens[-1]))
+        )
+        out.append(_Segment(tokens, tuple(_key(t) for t in tokens), shortened))
+    return tuple(out)
 
 
 def _tokens(segment: str) -> list[str]:
