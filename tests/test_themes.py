@@ -469,10 +469,15 @@ def test_a_single_news_page_is_no_stream() -> None:
             ],
             "Carmaker recalls 40000 vehicles",
         ),
-        # But the word before an abbreviation stays free to end one ("Mt." ends no label)...
+        # A title's full stop ends no phrase: "Mt. Gox" is one name, and no label ends
+        # on "Mt." ...
         (
             ["Bitcoin exchange Mt. Gox seeks protection", "Bitcoin exchange Mt. Gox shuts down"],
-            "Bitcoin exchange",
+            "Bitcoin exchange Mt. Gox",
+        ),
+        (
+            ["Mt. Gox files for US bankruptcy", "Failed exchange Mt. Gox files in US"],
+            "Mt. Gox",
         ),
         # ...and two wordings of one long headline, which tie every word to the next,
         # still get a label (without the ties) rather than none.

@@ -51,14 +51,16 @@ IDLE_COST = 0.5  # a word carrying no score costs this share of the best word's 
 LENGTH_COST = 0.6  # and every telling word beyond two costs this share: short labels read best
 LEAD_SHARE = 0.1  # a word of the headline alone counts as this much of a shared one
 
-# Phrases end at punctuation and where a clause begins ("back in Cairo as aid stalls").
+# Phrases end at punctuation and where a clause begins ("back in Cairo as aid stalls"),
+# not at the full stop of a title or place ("Mt. Gox", "St. Louis", "Dr. Oz").
 _SEGMENT = re.compile(
-    r"(\s[-–—|]\s|[:;|()\[\]\"“”?!]|,\s|\.\s"
+    r"(\s[-–—|]\s|[:;|()\[\]\"“”?!]|,\s|(?<!\b(?-i:[A-Z][a-z]))\.\s"
     r"|\s(?:as|while|when|because|although|though|but|if|until|unless|whereas)\s)",
     re.IGNORECASE,
 )
 # "3/10/14", "EUR/USD" and "37%" are one token each: no label starts or ends inside one.
 _TOKEN = re.compile(r"[^\W_]+(?:[.'’&/-][^\W_]+)*(?:['’]s|(?<=s)['’]|%)?|(?<=\s)&(?=\s)")
+_TITLED = re.compile(r"[A-Z][a-z]")  # "Mt.", "St.", "Dr.": a phrase goes on after them
 _ABBREVIATION = re.compile(r"[A-Z][a-z]{0,2}")  # "Jos." in "Jos. A. Bank": no label ends there
 
 
@@ -183,6 +185,9 @@ def _phrases(
         if segment.abbreviated:
             firm[-1] = False
         opens, closes = firm.copy(), firm
+        for i, token in enumerate(tokens):
+            if token.endswith("."):  # "Mt.": its name follows
+                closes[i] = False
         for i, token in enumerate(tokens):
             # A number opens a label only where it opens its phrase: "10 Things",
             # never "11 Bankruptcy" out of "Chapter 11 Bankruptcy".
@@ -311,6 +316,8 @@ def _tokens(segment: str) -> list[str]:
             token, quoted = token[:-1], False
         elif segment[match.end() : match.end() + 1] in ("'", "’"):
             quoted = False  # "'Frozen' fans' song": the quote closed after "Frozen"
+        if segment[match.end() : match.end() + 1] == "." and _TITLED.fullmatch(token):
+            token += "."  # "Mt.": the full stop is part of the word
         out.append(token)
     return out
 
@@ -337,7 +344,7 @@ def _score(
 
 
 def _key(token: str) -> str:
-    term = stem(token.lower())
+    term = stem(token.lower().rstrip("."))
     return SYNONYMS.get(term, term)
 
 
