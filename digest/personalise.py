@@ -20,42 +20,54 @@ from digest.models import Article, Edition, Subscriber, Theme
 from digest.phrases import phrase_pattern
 
 
-def personalise(edition: Edition, subscriber: Subscriber) -> Edition | None:
+def personalise(
+    edition: Edition, subscriber: Subscriber, max_themes: int = 0, max_per_theme: int = 0
+) -> Edition | None:
     """The subscriber's own edition, or None when nothing is left for them to read.
 
-    With topics to include, only the articles whose title or summary matches
-    are kept; topics to exclude then drop every article whose title or summary
-    matches. A theme left without articles is dropped; one that lost its lead
-    is led by its next article. Hidden themes stay hidden.
+    Without topics, the edition itself, exactly as previewed. With topics to
+    include, only the articles whose title or summary matches are kept, from the
+    whole edition (a theme past DIGEST_MAX_THEMES may hold just what they follow);
+    topics to exclude then drop every article whose title or summary matches. A
+    theme left without articles is dropped; one that lost its lead is led by its
+    next article. The caps (DIGEST_MAX_THEMES, DIGEST_MAX_ARTICLES_PER_THEME) then
+    apply to what is left. Folded copies never come back as a lead.
     """
     include = _matcher(subscriber.topics_include)
     exclude = _matcher(subscriber.topics_exclude)
+    if include is None and exclude is None:
+        return edition if any(t.shown for t in edition.themes) else None
     themes: list[Theme] = []
     for theme in edition.themes:
-        if not theme.shown:
-            continue
-        # Hidden articles (folded duplicates, past the caps) must not come back as a lead.
-        articles = [a for a in theme.articles if a.shown]
+        articles = [a for a in theme.articles if a.duplicate_of is None]
         if include:
             articles = [a for a in articles if include(_text(a))]
         if exclude:
             articles = [a for a in articles if not exclude(_text(a))]
         if articles:
-            themes.append(_with_articles(theme, articles))
-    if not themes:
+            shown = not max_themes or len(themes) < max_themes
+            limit = max_per_theme or len(articles)
+            capped = [a.replace(shown=shown and n < limit) for n, a in enumerate(articles)]
+            themes.append(theme.model_copy(update={"articles": capped, "shown": shown}))
+    if not any(t.shown for t in themes):
         return None
     return edition.model_copy(update={"themes": themes})
 
 
 def personal_edition(
-    edition: Edition, subscriber: Subscriber, *, quiet_note: bool
+    edition: Edition,
+    subscriber: Subscriber,
+    *,
+    quiet_note: bool,
+    max_themes: int = 0,
+    max_per_theme: int = 0,
 ) -> Edition | None:
     """What this subscriber should receive today, or None to skip them.
 
     With `quiet_note` (DIGEST_QUIET_DAY=note), a subscriber left with nothing gets
     the short quiet-day note instead of nothing.
     """
-    mine = personalise(edition, subscriber)
+    mine = personalise(edition, subscriber, max_themes, max_per_theme)
     if mine is None and quiet_note:
         return quiet_edition(edition)
     return mine
@@ -82,9 +94,3 @@ def _matcher(topics: Iterable[str]):
     if pattern is None:
         return None
     return lambda text: pattern.search(text) is not None
-
-
-def _with_articles(theme: Theme, articles: list[Article]) -> Theme:
-    if articles == theme.articles:
-        return theme
-    return theme.model_copy(update={"articles": articles})

@@ -308,3 +308,28 @@ def test_after_a_run_the_preview_shows_the_edition_that_was_sent(
         tmp_path,
     )
     assert len(json.loads(tried.stdout)["feeds"]) == 1 and "as built at" not in tried.stderr
+
+
+def test_a_subscriber_without_topics_gets_what_the_preview_shows_on_a_capped_day(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """With DIGEST_MAX_THEMES hiding themes, the message still counts every headline."""
+    env = digest_env(
+        tmp_path,
+        DIGEST_FEEDS=_feeds(feed_server),
+        DIGEST_MAX_THEMES="3",
+        DIGEST_MAX_ARTICLES_PER_THEME="2",
+        DIGEST_PUBLIC_URL="https://digest.example.org",
+    )
+    invoke(["subscribers", "add", "ann@example.com"], env, tmp_path)
+    out = tmp_path / "out"
+    previewed = invoke(["preview", "--now", SAMPLE_NOW, "--out", str(out)], env, tmp_path)
+    assert previewed.returncode == 0, previewed.stderr
+    with serving() as sink:
+        sent = invoke(["run", "--now", SAMPLE_NOW], {**env, **sink.env()}, tmp_path)
+    assert sent.returncode == 0, sent.stderr
+
+    received = " ".join(sink.messages[0].get_body(("plain",)).get_content().split())
+    shown = " ".join(_message(out / "digest.eml").get_body(("plain",)).get_content().split())
+    assert "All 20 headlines from today" in received and "All 20 headlines" in shown
+    assert received.count("more on this theme") == shown.count("more on this theme")

@@ -140,6 +140,26 @@ def test_excluding_a_word_drops_only_the_articles_that_contain_it(drawn) -> None
     assert with_word and kept == {a.key for a in shown} - with_word
 
 
+def test_without_topics_the_edition_is_sent_as_previewed_and_topics_reach_past_the_caps() -> None:
+    from digest.group.rank import apply_caps
+
+    gaza = [_post(n, f"Gaza ceasefire talks, day {n}", f"Wire {n}") for n in range(1, 4)]
+    storm = [_post(9, "Storm Edda floods the coast", "Harbour News")]
+    themes = [Theme(label="Gaza talks", articles=gaza), Theme(label="Storm Edda", articles=storm)]
+    day = edition(apply_caps(themes, 1, 2))  # DIGEST_MAX_THEMES=1, 2 articles a theme
+
+    # No topics: the very edition the preview renders, hidden headlines and all.
+    assert personalise(day, Subscriber(email="r@example.com"), 1, 2) is day
+    # Topics match the whole edition: a theme past the cap holds what they follow.
+    storms = personalise(day, Subscriber(email="r@example.com", topics_include=["storm"]), 1, 2)
+    assert storms is not None and [t.label for t in storms.themes] == ["Storm Edda"]
+    assert storms.themes[0].shown and all(a.shown for a in storms.themes[0].articles)
+    # ...and the caps apply again to what is left.
+    talks = personalise(day, Subscriber(email="r@example.com", topics_include=["gaza"]), 1, 2)
+    assert talks is not None and [t.shown for t in talks.themes] == [True]
+    assert [a.shown for a in talks.themes[0].articles] == [True, True, False]
+
+
 def _post(n: int, title: str, source: str = "LLVM Blog") -> Article:
     return Article(
         key=f"https://blog.example/{n}",

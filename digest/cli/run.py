@@ -155,7 +155,7 @@ def preview(
         ctx.settings, ctx.db, now=now, since=since, feeds=list(feeds) or None
     )
     if sub is not None:
-        edition = _subscriber_view(edition, sub, ctx.settings.quiet_day == "note")
+        edition = _subscriber_view(edition, sub, ctx.settings)
     if fmt == "json":
         click.echo(json.dumps(edition_json(edition), indent=2, ensure_ascii=False))
         return
@@ -167,11 +167,17 @@ def preview(
         )
 
 
-def _subscriber_view(edition, sub, quiet_note: bool):
+def _subscriber_view(edition, sub, settings):
     """The edition as this subscriber would get it; says so when they would get nothing."""
     from digest.personalise import personal_edition, quiet_edition
 
-    view = personal_edition(edition, sub, quiet_note=quiet_note)
+    view = personal_edition(
+        edition,
+        sub,
+        quiet_note=settings.quiet_day == "note",
+        max_themes=settings.max_themes,
+        max_per_theme=settings.max_articles_per_theme,
+    )
     if view is None:
         click.echo(
             f"{sub.email} would be skipped today, with nothing to read; "

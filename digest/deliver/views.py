@@ -47,7 +47,11 @@ class Views:
         self.edition = edition
         self.renderer = Renderer(settings)
         self.composer = composer
-        self.quiet_note = settings.quiet_day == "note"
+        self.options = {
+            "quiet_note": settings.quiet_day == "note",
+            "max_themes": settings.max_themes,
+            "max_per_theme": settings.max_articles_per_theme,
+        }
         self._cache: OrderedDict[tuple, MessageTemplate | None] = OrderedDict()
         self._quiet: set[tuple] = set()
 
@@ -71,14 +75,14 @@ class Views:
         template = self.template(subscriber)
         assert template is not None, "skipped subscribers are not sent a message"
         if template is PER_SUBSCRIBER:
-            view = personal_edition(self.edition, subscriber, quiet_note=self.quiet_note)
+            view = personal_edition(self.edition, subscriber, **self.options)
             assert view is not None
             template = self.composer.template(self.renderer.render(view, subscriber))
         return self.composer.message(template, subscriber, message_id)
 
     def _build(self, subscriber: Subscriber) -> MessageTemplate | None:
         stand_in = standin(subscriber)
-        view = personal_edition(self.edition, stand_in, quiet_note=self.quiet_note)
+        view = personal_edition(self.edition, stand_in, **self.options)
         if view is None:
             return None
         if not view.themes:
