@@ -164,6 +164,8 @@ class Renderer:
             # the web page's, so their link names no number.
             "headline_total": None if _personal(subscriber) else headline_count(edition),
             "edition_url": edition_url(self.settings, edition.id),
+            # Themes past DIGEST_MAX_THEMES: the glance list says how many more the day has.
+            "hidden_themes": sum(not t.shown for t in edition.themes),
             "preheader": _one_line(" \u00b7 ".join(leads), 250),
             "from_name": self.settings.from_name,
             "from_address": self.settings.from_address,

@@ -399,3 +399,13 @@ def test_counts_read_as_english_for_one_and_for_many() -> None:
         rendered = Renderer(settings()).render(shown, READER)
         assert line in " ".join(rendered.text.split())
         assert line in soup(rendered.html).find("p", class_="meta").get_text()
+
+
+def test_the_glance_list_says_how_many_themes_the_caps_left_out() -> None:
+    rendered = Renderer(settings(public_url="https://digest.example.org")).render(sample(), READER)
+    text = " ".join(rendered.text.split())
+    assert "... and 1 more theme on the web: https://digest.example.org/editions/" in text
+    glance = soup(rendered.html).find("td", class_="glance").get_text(" ", strip=True)
+    assert "and 1 more theme on the web" in glance
+    everything = edition([Theme(label="Gaza", articles=[article(3, "Gaza talks resume")])])
+    assert "more theme" not in Renderer(settings()).render(everything, READER).text
