@@ -241,6 +241,11 @@ def test_html_becomes_plain_text(markup: str, text: str) -> None:
         ("Talks\u200b resume \ufeffin Geneva", "Talks resume in Geneva"),
         ("&lt;script&gt;alert(1)&lt;/script&gt;Headline", "Headline"),
         ("**Breaking** news", "Breaking news"),
+        # The wire's own tags, one after another too; a figure of the headline stays.
+        ("UPDATE 2-American Eagle forecast disappoints", "American Eagle forecast disappoints"),
+        ("REFILE-UPDATE 1-Bad loan triggers key feature", "Bad loan triggers key feature"),
+        ("RPT-Oil falls below $108", "Oil falls below $108"),
+        ("7-Eleven opens its 70,000th store", "7-Eleven opens its 70,000th store"),
     ],
 )
 def test_titles_are_clean(raw: str, clean: str) -> None:

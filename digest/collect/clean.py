@@ -36,11 +36,12 @@ _TAG = re.compile(r"<[^<>]*>")
 _MARKDOWN = re.compile(r"(\*\*|__|\*|`|~~)(?=\S)(.{1,200}?)(?<=\S)\1")
 _STRAY_MARKERS = re.compile(r"(?:\*\*|__|~~|`)")
 _QUOTES = "\"'\u201c\u201d\u2018\u2019\u00ab\u00bb"
-# "BREAKING:", "UPDATE -", "EXCLUSIVE |" and the like before a headline: the digest
-# says what is new by itself. Upper case only, so "Live music returns" is left alone.
+# "BREAKING:", "UPDATE -", "EXCLUSIVE |" and the like before a headline, and the wire's
+# "UPDATE 2-", "REFILE-", "RPT-" (one after another too): the digest says what is new
+# by itself. Upper case only, so "Live music returns" is left alone.
 _SHOUTED_TAG = re.compile(
-    r"^(?:BREAKING(?: NEWS)?|UPDATED?|EXCLUSIVE|JUST IN|WATCH|VIDEO|LIVE)"
-    r"(?:\s*[:|\-\u2013\u2014]\s*|\s+(?=[A-Z0-9\"'\u201c]))"
+    r"^(?:(?:BREAKING(?: NEWS)?|UPDATED?|EXCLUSIVE|JUST IN|WATCH|VIDEO|LIVE|REFILE|RPT|CORRECTED)"
+    r"(?:\s*\d{1,2}\s*-\s*|\s*[:|\-\u2013\u2014]\s*|\s+(?=[A-Z0-9\"'\u201c])))+"
 )
 _SENTENCE_END = re.compile(r"[.!?\u2026][\"'\u201d\u2019)]?(?=\s)")
 
