@@ -253,6 +253,30 @@ def test_the_catch_all_renders_as_a_plain_list_in_html_and_text() -> None:
     assert "More on this theme" in text[: text.rindex(ALSO_TODAY)]
 
 
+def test_the_catch_all_lists_dated_reports_before_undated_pages() -> None:
+    """An undated page's time is when it was first seen: it must not top the list."""
+    noon, hour = datetime(2026, 3, 18, 12, tzinfo=UTC), timedelta(hours=1)
+    found = [
+        ("Museum returns bronze sculptures to Nigeria", noon, True),
+        ("Council approves new cycle lanes downtown", noon - hour, True),
+        ("Keylogg: a keyboard logger written in Rust", noon + hour, False),
+    ]
+    day = [
+        Article(
+            key=f"https://x{n}.example/",
+            title=title,
+            url=f"https://x{n}.example/",
+            source=f"Site {n}",
+            feed_url=f"https://x{n}.example/feed",
+            published=when,
+            dated=dated,
+        )
+        for n, (title, when, dated) in enumerate(found)
+    ]
+    (catch_all,) = [t for t in group(day) if t.catch_all]
+    assert [a.title for a in catch_all.articles] == [title for title, _, _ in found]
+
+
 def test_the_edition_json_marks_the_catch_all_and_gives_every_article_a_story() -> None:
     posts = [_post(1, "About"), _post(2, "Storm Edda floods coastal towns")]
     themes = group([p.model_copy(update={"summary": ""}) for p in posts])

@@ -201,8 +201,12 @@ def _label(labeller: Labeller, theme: Theme, position: dict[str, int]) -> str:
 
 
 def _copies_after(articles: list[Article]) -> list[Article]:
-    """Newest first, each folded copy right after the report it copies."""
-    firsts = sorted((a for a in articles if a.duplicate_of is None), key=_newest_first)
+    """Dated reports newest first, then undated pages (their time is only when they were
+    first seen, so they would all look newest), each folded copy right after its report."""
+    firsts = sorted(
+        (a for a in articles if a.duplicate_of is None),
+        key=lambda a: (not a.dated, *_newest_first(a)),
+    )
     copies: dict[str, list[Article]] = {}
     for article in articles:
         if article.duplicate_of is not None:
