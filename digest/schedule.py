@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 import schedule
 
 from digest.config import Settings
-from digest.errors import CollectionFailed
+from digest.errors import CollectionFailed, DigestError
 from digest.logs import edition_context
 from digest.models import Subscriber
 
@@ -185,6 +185,8 @@ class Scheduler:
         except CollectionFailed as exc:
             log.warning("%s", exc)
             again = not exc.missed
+        except DigestError as exc:  # worded for the operator already: no traceback
+            log.error("scheduled run failed: %s; the next one is still scheduled", exc)
         except Exception:
             # One bad morning must not end the process that sends all the others.
             log.exception("scheduled run failed; the next one is still scheduled")

@@ -141,3 +141,36 @@ def test_sigterm_mid_send_exits_cleanly_and_restart_sends_nothing_twice(
     assert status == 0, log
     assert "catching up the run due at 2026-03-19T06:30:00+00:00" in log
     assert _per_recipient(slow_smtp_sink) == dict.fromkeys(addresses, 1)
+
+
+def test_a_scheduler_without_its_secret_key_stops_at_once_with_the_fix(tmp_path: Path) -> None:
+    env = {**digest_env(tmp_path), "DIGEST_SECRET_KEY": ""}
+
+    result = invoke(["schedule"], env, tmp_path)
+
+    assert result.returncode == 2 and "DIGEST_SECRET_KEY is not set" in result.stderr
+    assert "digest secret" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_failed_scheduled_run_is_one_readable_line_and_the_scheduler_goes_on(
+    tmp_path: Path, feed_server: FeedServer, smtp_sink: MailSink
+) -> None:
+    """A setting the server rejects (a login it does not offer) fails each morning's run
+    with the operator's message, never a traceback, and the process keeps running."""
+    env = _schedule_env(
+        tmp_path, _write_feed(feed_server), smtp_sink, "2026-03-19T06:00:00+00:00", "3600"
+    )
+    env["DIGEST_SMTP_USERNAME"] = "mailer"
+    assert invoke(["subscribers", "add", "ann@example.com"], env, tmp_path).returncode == 0
+
+    process = spawn(["schedule"], env, tmp_path)
+    try:
+        runs = lambda: invoke(["runs"], env, tmp_path).stdout  # noqa: E731
+        assert _wait_for(lambda: " error " in runs(), timeout=30), runs()
+        assert process.poll() is None  # still scheduling the next morning
+    finally:
+        status, log = _stop(process)
+
+    assert status == 0, log
+    assert "scheduled run failed: the SMTP server" in log and "offers no login" in log
+    assert "Traceback" not in log and smtp_sink.envelopes == []

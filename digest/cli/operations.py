@@ -58,6 +58,7 @@ def schedule_command(ctx: Context) -> None:
     """Send every morning at DIGEST_SEND_AT, and hourly at subscribers' own hours, until stopped."""
     from digest.schedule import for_database
 
+    ctx.settings.require_secret_key()  # a scheduler that could never send stops now
     for_database(ctx.settings, ctx.db).run_forever()
 
 
