@@ -43,16 +43,17 @@ def output_folder(out: Path) -> Path:
         with tempfile.NamedTemporaryFile(dir=out, prefix=".digest-write-check-"):
             pass  # its own name: two previews at once never remove each other's
     except FileExistsError:
-        raise DigestError(
-            f"cannot write the preview to {out}: it is a file, not a folder; "
-            "pass --out FOLDER or set DIGEST_OUTPUT_DIR"
-        ) from None
+        raise _unwritable(out, "it is a file, not a folder") from None
     except OSError as exc:
-        raise DigestError(
-            f"cannot write the preview to {out}: {exc.strerror or exc}; "
-            "pass --out with a folder you can write to, or set DIGEST_OUTPUT_DIR"
-        ) from None
+        raise _unwritable(out, exc.strerror or str(exc)) from None
     return out
+
+
+def _unwritable(out: Path, why: str) -> DigestError:
+    return DigestError(
+        f"cannot write the preview to {out}: {why}; "
+        "pass --out with a folder you can write to, or set DIGEST_OUTPUT_DIR"
+    )
 
 
 def write_preview(
@@ -78,10 +79,7 @@ def write_preview(
             html.write_text(rendered.html, encoding="utf-8")
             paths.insert(0, html)
     except OSError as exc:  # a disk full, a file removed from under us
-        raise DigestError(
-            f"cannot write the preview to {out}: {exc.strerror or exc}; "
-            "pass --out with a folder you can write to, or set DIGEST_OUTPUT_DIR"
-        ) from None
+        raise _unwritable(out, exc.strerror or str(exc)) from None
     return paths
 
 

@@ -53,14 +53,15 @@ LEAD_SHARE = 0.1  # a word of the headline alone counts as this much of a shared
 
 # Phrases end at punctuation and where a clause begins ("back in Cairo as aid stalls"),
 # not at the full stop of a title or place ("Mt. Gox", "St. Louis", "Dr. Oz").
+_TITLE = r"[A-Z][a-z]"  # "Mt.", "St.", "Dr.": a phrase goes on after them
 _SEGMENT = re.compile(
-    r"(\s[-–—|]\s|[:;|()\[\]\"“”?!]|,\s|(?<!\b(?-i:[A-Z][a-z]))\.\s"
+    rf"(\s[-–—|]\s|[:;|()\[\]\"“”?!]|,\s|(?<!\b(?-i:{_TITLE}))\.\s"
     r"|\s(?:as|while|when|because|although|though|but|if|until|unless|whereas)\s)",
     re.IGNORECASE,
 )
 # "3/10/14", "EUR/USD" and "37%" are one token each: no label starts or ends inside one.
 _TOKEN = re.compile(r"[^\W_]+(?:[.'’&/-][^\W_]+)*(?:['’]s|(?<=s)['’]|%)?|(?<=\s)&(?=\s)")
-_TITLED = re.compile(r"[A-Z][a-z]")  # "Mt.", "St.", "Dr.": a phrase goes on after them
+_TITLED = re.compile(_TITLE)
 _ABBREVIATION = re.compile(r"[A-Z][a-z]{0,2}")  # "Jos." in "Jos. A. Bank": no label ends there
 
 
@@ -174,7 +175,7 @@ def _phrases(
     text: str,
     weight: dict[str, float],
     names: frozenset[tuple[str, str, str]],
-    bonds: tuple[frozenset[tuple[str, str]], ...] = (frozenset(), frozenset()),
+    bonds: tuple[frozenset[tuple[str, str]], frozenset[tuple[str, str]]],
 ) -> list[tuple[list[str], list[str], list[bool], list[bool]]]:
     """Each phrase of a headline (between punctuation) as its tokens, their keys, and
     whether a label may start on each, and end on each."""
@@ -188,7 +189,6 @@ def _phrases(
         for i, token in enumerate(tokens):
             if token.endswith("."):  # "Mt.": its name follows
                 closes[i] = False
-        for i, token in enumerate(tokens):
             # A number opens a label only where it opens its phrase: "10 Things",
             # never "11 Bankruptcy" out of "Chapter 11 Bankruptcy".
             if i and token.isdigit():
