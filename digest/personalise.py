@@ -15,9 +15,13 @@ note, or nothing, for a subscriber left with nothing to read.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from digest.models import Article, Edition, Subscriber, Theme
 from digest.phrases import phrase_pattern
+
+if TYPE_CHECKING:
+    from digest.config import Settings
 
 
 def personalise(
@@ -71,6 +75,15 @@ def personal_edition(
     if mine is None and quiet_note:
         return quiet_edition(edition)
     return mine
+
+
+def view_options(settings: Settings) -> dict:
+    """`personal_edition`'s options as the settings give them (DIGEST_QUIET_DAY and the caps)."""
+    return {
+        "quiet_note": settings.quiet_day == "note",
+        "max_themes": settings.max_themes,
+        "max_per_theme": settings.max_articles_per_theme,
+    }
 
 
 def quiet_edition(edition: Edition) -> Edition:

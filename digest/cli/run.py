@@ -169,15 +169,9 @@ def preview(
 
 def _subscriber_view(edition, sub, settings):
     """The edition as this subscriber would get it; says so when they would get nothing."""
-    from digest.personalise import personal_edition, quiet_edition
+    from digest.personalise import personal_edition, quiet_edition, view_options
 
-    view = personal_edition(
-        edition,
-        sub,
-        quiet_note=settings.quiet_day == "note",
-        max_themes=settings.max_themes,
-        max_per_theme=settings.max_articles_per_theme,
-    )
+    view = personal_edition(edition, sub, **view_options(settings))
     if view is None:
         click.echo(
             f"{sub.email} would be skipped today, with nothing to read; "

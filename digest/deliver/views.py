@@ -14,7 +14,7 @@ from collections import OrderedDict
 from digest.config import Settings
 from digest.deliver.message import Composer, MessageTemplate, standin
 from digest.models import Edition, Subscriber
-from digest.personalise import personal_edition
+from digest.personalise import personal_edition, view_options
 from digest.render import Renderer
 
 log = logging.getLogger(__name__)
@@ -47,11 +47,7 @@ class Views:
         self.edition = edition
         self.renderer = Renderer(settings)
         self.composer = composer
-        self.options = {
-            "quiet_note": settings.quiet_day == "note",
-            "max_themes": settings.max_themes,
-            "max_per_theme": settings.max_articles_per_theme,
-        }
+        self.options = view_options(settings)
         self._cache: OrderedDict[tuple, MessageTemplate | None] = OrderedDict()
         self._quiet: set[tuple] = set()
 
