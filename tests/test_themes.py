@@ -513,6 +513,23 @@ def test_a_single_news_page_is_no_stream() -> None:
             ],
             "Carmaker recalls 40000 vehicles",
         ),
+        # A people's adjective is one too, in any case; in Title Case no other
+        # capitalised word is known to be ("'Ban Bossy' Campaign" names one).
+        (
+            [
+                "DigitalGlobe aids in search for missing Malaysian jet",
+                "Crowds join search for missing Malaysian jet",
+                "Satellite firm joins the search for Malaysian airliner",
+            ],
+            "Search for missing Malaysian jet",
+        ),
+        (
+            [
+                "Beyoncé, Jennifer Garner Unite for 'Ban Bossy' Girl Empowerment Campaign",
+                "Sandberg Launches 'Ban Bossy' Effort",
+            ],
+            "Ban Bossy",
+        ),
         # A title's full stop ends no phrase: "Mt. Gox" is one name, and no label ends
         # on "Mt." ...
         (

@@ -35,11 +35,12 @@ from typing import NamedTuple
 from digest.group.label_words import (
     GENERIC,
     JOINING,
+    adjective,
     before_verb,
     can_be_verb,
     hanging,
-    only_adjective,
     only_verb,
+    people,
     verb_s_form,
 )
 from digest.group.text import FUNCTION_WORDS, NOISE, SYNONYMS, stem, unhashed, words
@@ -208,9 +209,12 @@ def _phrases(
             if i and tokens[i - 1].lower() not in JOINING and verb_s_form(token.lower()):
                 opens[i] = False
             # Nor does one end on an adjective before its noun: "over faulty" out of
-            # "over faulty airbags" (at a phrase's end it may: "goes minimalist").
-            nxt = tokens[i + 1].lower() if i + 1 < len(tokens) else ""
-            if nxt and nxt not in JOINING and token.islower() and only_adjective(token):
+            # "over faulty airbags", "for missing Malaysian" out of "missing Malaysian
+            # jet" (at a phrase's end it may: "goes minimalist"). In Title Case only a
+            # people's adjective is known to be one: "'Ban Bossy' Campaign" is a name.
+            nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
+            modifies = nxt and nxt.lower() not in JOINING and not hanging(nxt)
+            if modifies and (people(token) or (nxt.islower() and adjective(token))):
                 closes[i] = False
             # Nor does a verb after its plural subject: "Elephants prove" (lemminflect
             # lists some nouns only as verbs, so never elsewhere: "yoga retreat").

@@ -108,9 +108,21 @@ def verb_s_form(lowered: str) -> bool:
     return lowered.endswith("s") and any(v != lowered for v in _lemmas(lowered).get("VERB", ()))
 
 
-def only_adjective(lowered: str) -> bool:
-    """Whether English uses this word only as an adjective ("faulty")."""
-    return _lemmas(lowered).keys() == {"ADJ"}
+# Adjectives of a people or place lemminflect does not list: "Malaysian", "Chinese", "Irish".
+_PEOPLES = ("ian", "ean", "ese", "ish")
+
+
+def adjective(token: str) -> bool:
+    """Whether this word, before a noun, is only its adjective ("faulty", "missing"),
+    never a noun itself ("Apple TV", "municipal"), or is a people's."""
+    lemmas = _lemmas(token.lower())
+    return ("ADJ" in lemmas and "NOUN" not in lemmas) or people(token)
+
+
+def people(token: str) -> bool:
+    """Whether this is a people's or place's adjective ("Malaysian", "Chinese")."""
+    lowered = token.lower()
+    return len(lowered) > 4 and lowered.endswith(_PEOPLES) and not _lemmas(lowered)
 
 
 def only_verb(lowered: str) -> bool:
