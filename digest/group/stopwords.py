@@ -31,4 +31,9 @@ who whoever whole whom whose why will with within without would yet you your you
 yourself yourselves
 """
 
+# Nouns the list holds that name what headlines are about: "gun show", "spending
+# bill", "Trump and Putin's call" ("fire" stays: "fire up", "under fire").
+_NAMING = frozenset(["bill", "call", "interest", "show", "system"])
+
 ENGLISH_STOP_WORDS = frozenset(_LISTED.split())
+FUNCTION_WORDS = ENGLISH_STOP_WORDS - _NAMING

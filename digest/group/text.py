@@ -11,7 +11,7 @@ import itertools
 import re
 from functools import lru_cache
 
-from digest.group.stopwords import ENGLISH_STOP_WORDS
+from digest.group.stopwords import FUNCTION_WORDS
 
 _WORD = re.compile(r"[^\W_]+(?:[.'’&][^\W_]+)*")
 _POSSESSIVE = re.compile(r"['’]s?$")
@@ -33,7 +33,6 @@ SYNONYMS = {
 _PHRASES = {k: v for k, v in SYNONYMS.items() if " " in k}
 
 # Small words that join others ("Trump and Putin"): free inside a label.
-FUNCTION_WORDS = ENGLISH_STOP_WORDS
 
 # Words that say nothing about which story a headline tells.
 NOISE = FUNCTION_WORDS | {
