@@ -314,6 +314,19 @@ def test_the_lead_is_the_widest_carried_story_told_with_its_summary() -> None:
     assert set(edda.lead.also_reported_by) == {"Wire Service", "Northern Courier"}
 
 
+def test_a_title_the_feed_cut_short_never_leads_where_a_whole_one_tells_the_story() -> None:
+    """Two stories carried as widely, neither with a summary: the whole headline leads,
+    not the later "George Zimmerman signs autographs, poses for pictures with ..."."""
+    articles = [
+        _article(1, "George Zimmerman signs autographs, poses for pictures with ...", "Wire"),
+        _article(3, "George Zimmerman signs autographs at Orlando gun show", "Courier"),
+    ]
+    theme = next(t for t in group(articles) if not t.catch_all)
+
+    assert len(theme.articles) == 2
+    assert not theme.lead.title.endswith("..."), theme.lead.title
+
+
 def test_a_blogs_own_stream_joins_no_news_theme_and_draws_no_news_in() -> None:
     news = [
         ("Storm Edda floods coastal towns as rivers burst", "Northern Courier"),
@@ -512,6 +525,14 @@ def test_a_single_news_page_is_no_stream() -> None:
                 "Airport baggage handlers announce Easter strike",
             ],
             "Carmaker recalls 40000 vehicles",
+        ),
+        # A noun scikit-learn's stop list holds ("call", "show", "bill") names a topic.
+        (
+            [
+                "Trump and Putin's Call: A Diplomatic Balancing Act on Ukraine",
+                "Trump and Putin's Call Yields Energy Truce, But Ceasefire Remains Elusive",
+            ],
+            "Trump and Putin's Call",
         ),
         # A people's adjective is one too, in any case; in Title Case no other
         # capitalised word is known to be ("'Ban Bossy' Campaign" names one).

@@ -83,16 +83,18 @@ def stories(
     return sorted(items, key=lambda item: item.first)
 
 
-def fullness(article: Article) -> tuple[bool, bool]:
+def fullness(article: Article) -> tuple[bool, bool, bool]:
     """What makes one report fuller than another: a summary, then a date
-    (undated pages are rarely news)."""
-    return (bool(article.summary.strip()), article.dated)
+    (undated pages are rarely news), then a whole title (not "Zimmerman poses
+    for pictures with supporters at ...")."""
+    whole = not article.title.rstrip().endswith(("...", "…"))
+    return (bool(article.summary.strip()), article.dated, whole)
 
 
-def _fullest_first(article: Article) -> tuple[bool, bool, datetime, str]:
+def _fullest_first(article: Article) -> tuple[bool, bool, bool, datetime, str]:
     """A bare title never stands for a story one of its copies tells with a summary."""
-    summarised, dated = fullness(article)
-    return (not summarised, not dated, article.published, article.key)
+    summarised, dated, whole = fullness(article)
+    return (not summarised, not dated, not whole, article.published, article.key)
 
 
 def _numbered_apart(articles: list[Article], near: sp.coo_matrix, same: np.ndarray) -> np.ndarray:
