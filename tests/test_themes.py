@@ -664,6 +664,14 @@ def test_labels_read_as_an_editor_would_write_them(headlines: list[str], label: 
     [
         (["Men's Wearhouse to Buy Jos. A. Bank", "Men's Wearhouse and Jos. A. Bank"], "jos"),
         (["Crude Oil Weekly 3/10/14", "Crude Oil Weekly 3/10/14 edition"], "14"),
+        # In sentence case, capitalised words side by side are one name: "Xbox One".
+        (
+            [
+                "Microsoft banks on Titanfall release to fire up Xbox One sales",
+                "Titanfall release to fire up Xbox One, Microsoft hopes",
+            ],
+            "xbox",
+        ),
         (["Sbarro files Chapter 11 bankruptcy", "Sbarro in Chapter 11 bankruptcy again"], "11"),
         (
             [

@@ -9,14 +9,14 @@ telling word, shown as the headline wrote it ("Landmine Treaty", "Trump and
 Putin"); never starting or ending on a headline verb or small word
 ("Canada Enhances", "Coming To More Countries"), nor inside a date, a figure
 or an abbreviation ("3/10/14", "37%", "Jos. A. Bank"), nor cutting a name
-joined by "of" ("House of Cards") or words its headlines never part
-("Dressing Room"); never starting on a verb after its subject ("Recalls
-40000 vehicles") or ending on an adjective before its noun ("over faulty").
-A verb of one headline adds nothing inside a label ("Canada Enhances
-Arctic"); joining words are free ("Trump and Putin", "Canada Amid Rising
-Tensions"). A spelling in capitals
-gives way to the headlines' usual one ("Lena Dunham", not "LENA DUNHAM"), and
-"iOS" keeps its case. Every word of a label is therefore found in a headline
+joined by "of" ("House of Cards"), words its headlines never part
+("Dressing Room") or, in sentence case, a name's capitalised words ("Xbox
+One"); never starting on a verb after its subject ("Recalls 40000
+vehicles") or ending on an adjective before its noun ("over faulty"). A verb
+of one headline adds nothing inside a label ("Canada Enhances Arctic");
+joining words are free ("Trump and Putin", "Canada Amid Rising Tensions"). A
+spelling in capitals gives way to the headlines' usual one ("Lena Dunham",
+not "LENA DUNHAM"), and "iOS" keeps its case. Every word of a label is therefore found in a headline
 of its theme. A theme with no such run (headlines that share one word, as
 "Europe") has nothing an editor could name: its articles go to "Also today",
 never under two words put side by side ("Topic Tech"). Labels are unique
@@ -56,7 +56,7 @@ LEAD_SHARE = 0.1  # a word of the headline alone counts as this much of a shared
 # not at the full stop of a title or place ("Mt. Gox", "St. Louis", "Dr. Oz").
 _TITLE = r"[A-Z][a-z]"  # "Mt.", "St.", "Dr.": a phrase goes on after them
 _SEGMENT = re.compile(
-    rf"(\s[-–—|]\s|[:;|()\[\]\"“”?!]|,\s|(?<!\b(?-i:{_TITLE}))\.\s"
+    rf"(\s(?:--|[-–—|])\s|[:;|()\[\]\"“”?!]|,\s|(?<!\b(?-i:{_TITLE}))\.\s"
     r"|\s(?:as|while|when|because|although|though|but|if|until|unless|whereas)\s)",
     re.IGNORECASE,
 )
@@ -181,12 +181,20 @@ def _phrases(
     """Each phrase of a headline (between punctuation) as its tokens, their keys, and
     whether a label may start on each, and end on each."""
     out = []
+    sentence_case = _sentence_case(_TOKEN.findall(text))
     for segment in _segments(text):
         tokens, keys = list(segment.tokens), list(segment.keys)
         firm = [_telling(k, weight) and not hanging(t) for k, t in zip(keys, tokens, strict=True)]
         if segment.abbreviated:
             firm[-1] = False
         opens, closes = firm.copy(), firm
+        # In sentence case, capitalised words side by side are one name: no label
+        # ends inside "Soviet Union" or "Jos A Bank" (an abbreviation is no part
+        # of one: "Libyan PM", "Dodge SUVs").
+        if sentence_case:
+            for i, (first, second) in enumerate(itertools.pairwise(tokens)):
+                if first[0].isupper() and second[0].isupper() and not _acronym(second):
+                    closes[i] = False
         for i, token in enumerate(tokens):
             if token.endswith("."):  # "Mt.": its name follows
                 closes[i] = False
@@ -234,14 +242,24 @@ def _phrases(
     return out
 
 
+def _acronym(token: str) -> bool:
+    return sum(c.isupper() for c in token) > 1
+
+
+def _sentence_case(tokens: list[str]) -> bool:
+    """Whether a headline shows its names by their capitals: some word other than a
+    small one is in lower case (in Title Case every word is capitalised)."""
+    return any(t.islower() and t not in FUNCTION_WORDS for t in tokens)  # not "iOS"
+
+
 def _names(texts: list[str]) -> frozenset[tuple[str, str, str]]:
     """Names joined by a small word ("House of Cards", "Bank of America"), as keys: only
     a headline in sentence case shows them, but every spelling of them counts."""
     out = set()
     for text in texts:
         tokens = _TOKEN.findall(text)
-        if not any(t[0].islower() and t not in FUNCTION_WORDS for t in tokens):
-            continue  # Title Case: every word capitalised
+        if not _sentence_case(tokens):
+            continue
         for before, joining, after in zip(tokens, tokens[1:], tokens[2:], strict=False):
             if joining == "of" and before[0].isupper() and after[0].isupper():
                 out.add((_key(before), joining, _key(after)))
