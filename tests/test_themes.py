@@ -534,6 +534,15 @@ def test_a_single_news_page_is_no_stream() -> None:
             ],
             "Trump and Putin's Call",
         ),
+        # Nor does a run holding a verb end on the subject of the next: "Study finds
+        # elephants" out of "Study finds elephants can gauge threat".
+        (
+            [
+                "Elephants can gauge threat from human voices: Study",
+                "Horton really does hear a Who: Study finds elephants can discern among  ...",
+            ],
+            "Elephants can gauge threat",
+        ),
         # A people's adjective is one too, in any case; in Title Case no other
         # capitalised word is known to be ("'Ban Bossy' Campaign" names one).
         (

@@ -63,6 +63,7 @@ _SEGMENT = re.compile(
 # "3/10/14", "EUR/USD" and "37%" are one token each: no label starts or ends inside one.
 _TOKEN = re.compile(r"[^\W_]+(?:[.'’&/-][^\W_]+)*(?:['’]s|(?<=s)['’]|%)?|(?<=\s)&(?=\s)")
 _TITLED = re.compile(_TITLE)
+_MODALS = frozenset(["can", "could", "may", "might", "must", "should", "will", "would"])
 _ABBREVIATION = re.compile(r"[A-Z][a-z]{0,2}")  # "Jos." in "Jos. A. Bank": no label ends there
 
 
@@ -143,7 +144,7 @@ class Labeller:
                     if not opens[start]:
                         continue
                     for end in range(start + MIN_WORDS, min(start + MAX_WORDS, len(tokens)) + 1):
-                        if not closes[end - 1]:
+                        if not closes[end - 1] or _cut_clause(tokens, start, end):
                             continue
                         score = _score(tokens[start:end], keys[start:end], weight, shared, best)
                         if score is None:
@@ -250,6 +251,20 @@ def _sentence_case(tokens: list[str]) -> bool:
     """Whether a headline shows its names by their capitals: some word other than a
     small one is in lower case (in Title Case every word is capitalised)."""
     return any(t.islower() and t not in FUNCTION_WORDS for t in tokens)  # not "iOS"
+
+
+def _cut_clause(tokens: list[str], start: int, end: int) -> bool:
+    """Whether the run holds a verb and ends on the subject of the next one: "Study
+    finds elephants" out of "Study finds elephants can tell voices apart"."""
+    if end >= len(tokens) or not _verb(tokens[end]):
+        return False
+    return any(verb_s_form(t.lower()) for t in tokens[start + 1 : end - 1])
+
+
+def _verb(token: str) -> bool:
+    """A headline verb or modal, not a small word ("by", "to")."""
+    lowered = token.lower()
+    return lowered in _MODALS or (hanging(token) and lowered not in FUNCTION_WORDS)
 
 
 def _names(texts: list[str]) -> frozenset[tuple[str, str, str]]:
