@@ -35,12 +35,15 @@ from typing import NamedTuple
 from digest.group.label_words import (
     GENERIC,
     JOINING,
+    acronym,
     adjective,
     before_verb,
     can_be_verb,
     hanging,
     only_verb,
     people,
+    sentence_case,
+    verb,
     verb_s_form,
 )
 from digest.group.text import FUNCTION_WORDS, NOISE, SYNONYMS, stem, unhashed, words
@@ -63,7 +66,6 @@ _SEGMENT = re.compile(
 # "3/10/14", "EUR/USD" and "37%" are one token each: no label starts or ends inside one.
 _TOKEN = re.compile(r"[^\W_]+(?:[.'’&/-][^\W_]+)*(?:['’]s|(?<=s)['’]|%)?|(?<=\s)&(?=\s)")
 _TITLED = re.compile(_TITLE)
-_MODALS = frozenset(["can", "could", "may", "might", "must", "should", "will", "would"])
 _ABBREVIATION = re.compile(r"[A-Z][a-z]{0,2}")  # "Jos." in "Jos. A. Bank": no label ends there
 
 
@@ -182,7 +184,7 @@ def _phrases(
     """Each phrase of a headline (between punctuation) as its tokens, their keys, and
     whether a label may start on each, and end on each."""
     out = []
-    sentence_case = _sentence_case(_TOKEN.findall(text))
+    in_sentence_case = sentence_case(_TOKEN.findall(text))
     for segment in _segments(text):
         tokens, keys = list(segment.tokens), list(segment.keys)
         firm = [_telling(k, weight) and not hanging(t) for k, t in zip(keys, tokens, strict=True)]
@@ -192,9 +194,9 @@ def _phrases(
         # In sentence case, capitalised words side by side are one name: no label
         # ends inside "Soviet Union" or "Jos A Bank" (an abbreviation is no part
         # of one: "Libyan PM", "Dodge SUVs").
-        if sentence_case:
+        if in_sentence_case:
             for i, (first, second) in enumerate(itertools.pairwise(tokens)):
-                if first[0].isupper() and second[0].isupper() and not _acronym(second):
+                if first[0].isupper() and second[0].isupper() and not acronym(second):
                     closes[i] = False
         for i, token in enumerate(tokens):
             if token.endswith("."):  # "Mt.": its name follows
@@ -243,28 +245,12 @@ def _phrases(
     return out
 
 
-def _acronym(token: str) -> bool:
-    return sum(c.isupper() for c in token) > 1
-
-
-def _sentence_case(tokens: list[str]) -> bool:
-    """Whether a headline shows its names by their capitals: some word other than a
-    small one is in lower case (in Title Case every word is capitalised)."""
-    return any(t.islower() and t not in FUNCTION_WORDS for t in tokens)  # not "iOS"
-
-
 def _cut_clause(tokens: list[str], start: int, end: int) -> bool:
     """Whether the run holds a verb and ends on the subject of the next one: "Study
     finds elephants" out of "Study finds elephants can tell voices apart"."""
-    if end >= len(tokens) or not _verb(tokens[end]):
+    if end >= len(tokens) or not verb(tokens[end]):
         return False
     return any(verb_s_form(t.lower()) for t in tokens[start + 1 : end - 1])
-
-
-def _verb(token: str) -> bool:
-    """A headline verb or modal, not a small word ("by", "to")."""
-    lowered = token.lower()
-    return lowered in _MODALS or (hanging(token) and lowered not in FUNCTION_WORDS)
 
 
 def _names(texts: list[str]) -> frozenset[tuple[str, str, str]]:
@@ -273,7 +259,7 @@ def _names(texts: list[str]) -> frozenset[tuple[str, str, str]]:
     out = set()
     for text in texts:
         tokens = _TOKEN.findall(text)
-        if not _sentence_case(tokens):
+        if not sentence_case(tokens):
             continue
         for before, joining, after in zip(tokens, tokens[1:], tokens[2:], strict=False):
             if joining == "of" and before[0].isupper() and after[0].isupper():

@@ -98,6 +98,24 @@ def before_verb(token: str) -> bool:
     return token.lower() in _BEFORE_VERBS or token in _LOWER_MODALS
 
 
+def verb(token: str) -> bool:
+    """A headline verb or modal, not a small word ("by", "to")."""
+    lowered = token.lower()
+    modal = lowered != "to" and before_verb(token)
+    return modal or (hanging(token) and lowered not in FUNCTION_WORDS)
+
+
+def acronym(token: str) -> bool:
+    """An abbreviation in capitals ("PM", "SUVs", "CEO"): no part of a name beside it."""
+    return sum(c.isupper() for c in token) > 1
+
+
+def sentence_case(tokens: list[str]) -> bool:
+    """Whether a headline shows its names by their capitals: some word other than a
+    small one is in lower case (in Title Case every word is capitalised)."""
+    return any(t.islower() and t not in FUNCTION_WORDS for t in tokens)  # not "iOS"
+
+
 def can_be_verb(lowered: str) -> bool:
     """Whether English uses this word as a verb at all."""
     return "VERB" in _lemmas(lowered)
