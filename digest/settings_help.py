@@ -156,7 +156,24 @@ def unknown_names(
         upper = name.upper()
         if not upper.startswith(prefix) or upper in known:
             continue
-        nearest = difflib.get_close_matches(upper, known, n=1, cutoff=0.6)
-        hint = f"did you mean {nearest[0]}?" if nearest else ".env.example lists every setting"
+        nearest = _nearest(upper, known)
+        hint = (
+            f"did you mean {' or '.join(nearest)}?"
+            if nearest
+            else ".env.example lists every setting"
+        )
         problems.append(f"{name}: no such setting; {hint} ({where})")
     return problems
+
+
+NEAREST_FLOOR = 0.6  # difflib's own default: below it a name is no misspelling
+NEAREST_TIE = 0.05  # a second name this close is as likely meant: SEDN_TIME, SEND_RATE or SEND_AT
+
+
+def _nearest(name: str, known: list[str]) -> list[str]:
+    """The one or two known names `name` most likely misspells, nearest first."""
+    scored = sorted(
+        ((difflib.SequenceMatcher(None, name, k).ratio(), k) for k in known), reverse=True
+    )
+    best = scored[0][0] if scored else 0.0
+    return [k for ratio, k in scored[:2] if ratio >= max(NEAREST_FLOOR, best - NEAREST_TIE)]

@@ -55,13 +55,18 @@ def write_rss(
 
 def test_misspelt_settings_in_env_file_and_environment_name_the_nearest(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("DIGEST_SMTP_PROT=25\n")
-    env = digest_env(tmp_path, DIGEST_SEND_CONECTIONS="8")
+    env = digest_env(tmp_path, DIGEST_SEND_CONECTIONS="8", DIGEST_SEDN_TIME="06:30")
 
     listed = invoke(["subscribers", "list"], env, tmp_path)
     assert listed.returncode == 0, listed.stderr
     assert "DIGEST_SMTP_PROT: no such setting; did you mean DIGEST_SMTP_PORT?" in listed.stderr
     assert (
         "DIGEST_SEND_CONECTIONS: no such setting; did you mean DIGEST_SEND_CONNECTIONS?"
+        in listed.stderr
+    )
+    # Two names as near as each other are both offered: the time is DIGEST_SEND_AT.
+    assert (
+        "DIGEST_SEDN_TIME: no such setting; did you mean DIGEST_SEND_RATE or DIGEST_SEND_AT?"
         in listed.stderr
     )
 
