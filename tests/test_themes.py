@@ -728,6 +728,20 @@ def test_may_in_capitals_is_a_month_not_a_modal() -> None:
     assert "May jobs" in labeller.label([0, 1, 2])
 
 
+def test_a_names_words_give_way_rather_than_leave_a_theme_unnamed() -> None:
+    """"Xbox One" cannot be a label ("One" tells nothing): rather than send the theme
+    to "Also today", a label may then end on "Xbox"."""
+    headlines = [
+        "Titanfall: Respawn 'Looking To Patch Xbox One Resolution To 1080p'",
+        "Xbox One updated with live game streaming",
+        "Titanfall Released in North America, New Video Available",
+        "Microsoft's Hometown Brings In Titanfall Right",
+    ]
+    labeller = Labeller([*headlines, "Unrelated weather news", "Stocks close higher"])
+    label = labeller.label([0, 1, 2, 3])
+    assert "Xbox" in label.split(), label
+
+
 @pytest.mark.parametrize(
     "headlines",
     [

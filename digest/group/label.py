@@ -90,10 +90,11 @@ class Labeller:
         weight, shared = self._weights(reports)
         if not weight:
             return ""
-        # Words the headlines never part stay together, unless that leaves no label
-        # (two wordings of one long headline tie every word to the next).
-        for bonded in (True, False):
-            candidates = self._runs(reports[:SPAN_HEADLINES], weight, shared, bonded)
+        # Words the headlines never part and a name's words stay together, unless that
+        # leaves no label (two wordings of one long headline tie every word to the
+        # next; "Patch Xbox" beats no label, "Xbox One" being out of reach).
+        for tied in (True, False):
+            candidates = self._runs(reports[:SPAN_HEADLINES], weight, shared, tied)
             for _, text in sorted(candidates, key=lambda c: (-c[0], len(c[1]), c[1])):
                 key = text.lower()
                 if key not in self._taken:
@@ -132,16 +133,17 @@ class Labeller:
         return weight, frozenset(t for t, c in counts.items() if c > 1)
 
     def _runs(
-        self, reports: list[int], weight: dict[str, float], shared: frozenset[str], bonded: bool
+        self, reports: list[int], weight: dict[str, float], shared: frozenset[str], tied: bool
     ) -> list[tuple[float, str]]:
         """(score, text) of every run of words in these headlines worth a label."""
         best = max(weight.values())
         texts = [self._texts[index] for index in reports]
         names = _names(texts)
-        bonds = _bonds(texts, weight) if bonded else (frozenset(), frozenset())
+        bonds = _bonds(texts, weight) if tied else (frozenset(), frozenset())
         out: dict[str, tuple[float, str]] = {}
         for index in reports:
-            for tokens, keys, opens, closes in _phrases(self._texts[index], weight, names, bonds):
+            phrases = _phrases(self._texts[index], weight, names, bonds, tied)
+            for tokens, keys, opens, closes in phrases:
                 for start in range(len(tokens)):
                     if not opens[start]:
                         continue
@@ -180,11 +182,12 @@ def _phrases(
     weight: dict[str, float],
     names: frozenset[tuple[str, str, str]],
     bonds: tuple[frozenset[tuple[str, str]], frozenset[tuple[str, str]]],
+    tied: bool,
 ) -> list[tuple[list[str], list[str], list[bool], list[bool]]]:
     """Each phrase of a headline (between punctuation) as its tokens, their keys, and
     whether a label may start on each, and end on each."""
     out = []
-    in_sentence_case = sentence_case(_TOKEN.findall(text))
+    in_sentence_case = tied and sentence_case(_TOKEN.findall(text))
     for segment in _segments(text):
         tokens, keys = list(segment.tokens), list(segment.keys)
         firm = [_telling(k, weight) and not hanging(t) for k, t in zip(keys, tokens, strict=True)]
