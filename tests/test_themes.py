@@ -729,7 +729,7 @@ def test_may_in_capitals_is_a_month_not_a_modal() -> None:
 
 
 def test_a_names_words_give_way_rather_than_leave_a_theme_unnamed() -> None:
-    """"Xbox One" cannot be a label ("One" tells nothing): rather than send the theme
+    """ "Xbox One" cannot be a label ("One" tells nothing): rather than send the theme
     to "Also today", a label may then end on "Xbox"."""
     headlines = [
         "Titanfall: Respawn 'Looking To Patch Xbox One Resolution To 1080p'",
