@@ -4,8 +4,9 @@ Pure and deterministic: the result depends only on the edition and the
 subscriber's topics, so a sender may compute it once per distinct pair of
 topic lists and reuse it for every subscriber who shares them.
 
-A topic matches an article's own title and summary as a whole word or
-phrase, ignoring case: "rail" matches "Rail strike" but not "Trailblazer".
+A topic matches an article's own title and summary (phrases.py): a word as a
+whole word, ignoring case ("rail" matches "Rail strike" but not
+"Trailblazer"), several words when all are found, a quoted phrase as written.
 Theme labels are never matched: a theme is a loose grouping, and excluding
 "Trump" must not drop a story on Ramadan that happened to share its theme.
 `personal_edition` adds the one choice a sender makes on top: the quiet-day
@@ -14,11 +15,10 @@ note, or nothing, for a subscriber left with nothing to read.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from digest.models import Article, Edition, Subscriber, Theme
-from digest.phrases import phrase_pattern
+from digest.phrases import topic_matcher
 
 if TYPE_CHECKING:
     from digest.config import Settings
@@ -37,8 +37,8 @@ def personalise(
     next article. The caps (DIGEST_MAX_THEMES, DIGEST_MAX_ARTICLES_PER_THEME) then
     apply to what is left. Folded copies never come back as a lead.
     """
-    include = _matcher(subscriber.topics_include)
-    exclude = _matcher(subscriber.topics_exclude)
+    include = topic_matcher(subscriber.topics_include)
+    exclude = topic_matcher(subscriber.topics_exclude)
     if include is None and exclude is None:
         return edition if any(t.shown for t in edition.themes) else None
     themes: list[Theme] = []
@@ -100,10 +100,3 @@ def nothing_to_read(edition: Edition) -> str:
 
 def _text(article: Article) -> str:
     return f"{article.title}\n{article.summary}"
-
-
-def _matcher(topics: Iterable[str]):
-    pattern = phrase_pattern(topics)
-    if pattern is None:
-        return None
-    return lambda text: pattern.search(text) is not None

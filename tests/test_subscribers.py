@@ -22,6 +22,7 @@ from digest.db.subscribers import FIELDS
 from digest.logs import subscriber_ref
 from digest.models import Article, DigestError, Edition, Subscriber, SubscriberStatus, Theme
 from digest.personalise import personalise
+from digest.phrases import topic_matcher
 from digest.subscribers import EXPORT_COLUMNS, import_csv, read_csv, write_csv
 
 HEADER = ["email", *FIELDS]
@@ -410,6 +411,51 @@ def test_excluded_topics_drop_only_the_articles_that_contain_them() -> None:
         "Rail lines closed by storm",
         "Trailblazer wins award",
     ]
+
+
+@pytest.mark.parametrize(
+    ("topic", "title", "matched"),
+    [
+        # A followed theme's label finds its story told in other words.
+        ("Trump and Putin's Call", "Putin's call with Trump yields energy truce", True),
+        ("Trump and Putin's Call", "Trump calls Putin", False),  # whole words: not "calls"
+        ("Trump and Putin's Call", "Putin rejects call for ceasefire", False),
+        ("champions league", "League leaders eye Champions place", True),
+        # In quotes, the phrase as written, across any whitespace.
+        ('"champions league"', "League leaders eye Champions place", False),
+        ('"central bank"', "Central\nbank holds rates", True),
+        ("rail", "Trailblazer wins award", False),
+        ("U.S.", "U.S. tariffs rise", True),
+        ("The", "The Who tour", True),  # only small words: matched as written
+    ],
+)
+def test_a_topic_of_several_words_matches_a_text_holding_them_all(
+    topic: str, title: str, matched: bool
+) -> None:
+    matches = topic_matcher([topic])
+    assert matches is not None
+    assert matches(title) is matched
+
+
+def test_a_followed_label_keeps_the_story_in_other_words_and_a_muted_one_drops_it() -> None:
+    edition = EDITION.model_copy(
+        update={
+            "themes": [
+                Theme(
+                    label="Putin and Trump",
+                    articles=[
+                        _article("Putin's call with Trump yields energy truce", 1),
+                        _article("Kremlin denies drone strikes", 2),
+                    ],
+                )
+            ]
+        }
+    )
+    follow = Subscriber(email="a@example.com", topics_include=["Trump and Putin's Call"])
+    mute = Subscriber(email="a@example.com", topics_exclude=["Trump and Putin's Call"])
+
+    assert _titles(personalise(edition, follow)) == ["Putin's call with Trump yields energy truce"]
+    assert _titles(personalise(edition, mute)) == ["Kremlin denies drone strikes"]
 
 
 def test_nothing_left_means_none_and_hidden_themes_stay_hidden() -> None:
