@@ -28,6 +28,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from digest import validate
 from digest.errors import ConfigError, InvalidField
+from digest.phrases import topic_problem
 from digest.settings_help import (
     FORMATS,
     database_url_problem,
@@ -365,6 +366,9 @@ def _parse_topics(value: str) -> dict[str, list[str]]:
             )
         if name.strip() in topics:
             raise ValueError(f"topic {name.strip()!r} is listed twice; merge its keywords")
+        for keyword in keywords:
+            if problem := topic_problem(keyword):
+                raise ValueError(f"{name.strip()!r}: {problem}; give it a word to find")
         topics[name.strip()] = keywords
     return topics
 

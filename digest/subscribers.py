@@ -23,6 +23,7 @@ from digest.db.subscribers import FIELDS, Columns, SubscriberRepository, to_colu
 from digest.errors import DigestError, InvalidField
 from digest.logs import subscriber_ref
 from digest.models import MailFormat, Subscriber, SubscriberStatus
+from digest.phrases import topic_problem
 
 # Columns an import may name (only `email` is required) and an export writes.
 CSV_COLUMNS = ("email", *FIELDS)
@@ -112,6 +113,8 @@ def parse_topics(value: str | Iterable[str], separators: str = TOPIC_SEPARATOR) 
             continue
         if len(topic) > MAX_TOPIC_LENGTH:
             raise InvalidField(f"topic {topic[:30]!r}... is longer than {MAX_TOPIC_LENGTH} chars")
+        if problem := topic_problem(topic):
+            raise InvalidField(f"{problem}; give it a word to find")
         topics.setdefault(topic.lower(), topic)
     if len(topics) > MAX_TOPICS:
         raise InvalidField(f"{len(topics)} topics given; at most {MAX_TOPICS} are allowed")

@@ -196,6 +196,7 @@ def test_topics_and_caps_come_from_settings(monkeypatch) -> None:
     [
         ("DIGEST_TOPICS", "Health measles", "DIGEST_TOPICS: topic 'Health measles' needs"),
         ("DIGEST_TOPICS", "Health: ; Sport: goal", "DIGEST_TOPICS: topic 'Health:' needs"),
+        ("DIGEST_TOPICS", 'Quotes: ""', "DIGEST_TOPICS: 'Quotes': topic '\"\"' has no letter"),
         ("DIGEST_MAX_THEMES", "-1", "DIGEST_MAX_THEMES:"),
         ("DIGEST_MAX_ARTICLES_PER_THEME", "many", "DIGEST_MAX_ARTICLES_PER_THEME:"),
     ],

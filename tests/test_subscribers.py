@@ -19,11 +19,12 @@ from support import (
 
 from digest.db import Database
 from digest.db.subscribers import FIELDS
+from digest.errors import InvalidField
 from digest.logs import subscriber_ref
 from digest.models import Article, DigestError, Edition, Subscriber, SubscriberStatus, Theme
 from digest.personalise import personalise
 from digest.phrases import topic_matcher
-from digest.subscribers import EXPORT_COLUMNS, import_csv, read_csv, write_csv
+from digest.subscribers import EXPORT_COLUMNS, import_csv, parse_topics, read_csv, write_csv
 
 HEADER = ["email", *FIELDS]
 
@@ -426,7 +427,22 @@ def test_excluded_topics_drop_only_the_articles_that_contain_them() -> None:
         ('"central bank"', "Central\nbank holds rates", True),
         ("rail", "Trailblazer wins award", False),
         ("U.S.", "U.S. tariffs rise", True),
-        ("The", "The Who tour", True),  # only small words: matched as written
+        # Close together in the title or in the summary, not anywhere at all.
+        ("Apple TV", "Apple shares rise\nAnalysts expect TV ad spending to grow", False),
+        (
+            "World Cup",
+            "World leaders meet in Paris on climate finance; later ministers share a cup of tea",
+            False,
+        ),
+        # One telling word: matched as written, its punctuation and small words too.
+        ("The Who", "The Who tour", True),
+        ("The Who", "WHO declares emergency", False),
+        (".NET", "Net zero pledge", False),
+        ("it's", "it rains", False),
+        # Curly and straight apostrophes, composed and decomposed accents, are one.
+        ("O'Brien", "O’Brien wins", True),
+        ('"Putin\'s call"', "Putin’s call ends", True),
+        ("Zürich", "Zu\u0308rich bank fined", True),
     ],
 )
 def test_a_topic_of_several_words_matches_a_text_holding_them_all(
@@ -435,6 +451,12 @@ def test_a_topic_of_several_words_matches_a_text_holding_them_all(
     matches = topic_matcher([topic])
     assert matches is not None
     assert matches(title) is matched
+
+
+@pytest.mark.parametrize("topic", ['""', "-", "..."])
+def test_a_topic_with_no_word_to_find_is_refused(topic: str) -> None:
+    with pytest.raises(InvalidField, match="no letter or digit"):
+        parse_topics(f"climate; {topic}")
 
 
 def test_a_followed_label_keeps_the_story_in_other_words_and_a_muted_one_drops_it() -> None:

@@ -249,11 +249,11 @@ def _phrases(
 
 
 def _cut_clause(tokens: list[str], start: int, end: int) -> bool:
-    """Whether the run holds a verb and ends on the subject of the next one: "Study
-    finds elephants" out of "Study finds elephants can tell voices apart"."""
+    """Whether the run holds a headline verb ("finds") and ends on the subject of the
+    next one: "Study finds elephants" out of "Study finds elephants can tell"."""
     if end >= len(tokens) or not verb(tokens[end]):
         return False
-    return any(verb_s_form(t.lower()) for t in tokens[start + 1 : end - 1])
+    return any(hanging(t) and verb_s_form(t.lower()) for t in tokens[start + 1 : end - 1])
 
 
 def _names(texts: list[str]) -> frozenset[tuple[str, str, str]]:

@@ -113,7 +113,7 @@ def acronym(token: str) -> bool:
 def sentence_case(tokens: list[str]) -> bool:
     """Whether a headline shows its names by their capitals: some word other than a
     small one is in lower case (in Title Case every word is capitalised)."""
-    return any(t.islower() and t not in FUNCTION_WORDS for t in tokens)  # not "iOS"
+    return any(t.islower() and t not in JOINING for t in tokens)  # not "iOS", nor "amid"
 
 
 def can_be_verb(lowered: str) -> bool:

@@ -1,5 +1,6 @@
 """English function words: the Glasgow Information Retrieval Group's list, as
-scikit-learn ships it (`ENGLISH_STOP_WORDS`, 318 words).
+scikit-learn ships it (`ENGLISH_STOP_WORDS`, 318 words), less five nouns that
+name what a story is about (`FUNCTION_WORDS`, 313).
 
 Written out here rather than imported: importing scikit-learn costs most of a
 second, a sixth of the time grouping 20,000 headlines may take.

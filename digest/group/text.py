@@ -12,9 +12,9 @@ import re
 from functools import lru_cache
 
 from digest.group.stopwords import FUNCTION_WORDS
+from digest.phrases import POSSESSIVE
 
 _WORD = re.compile(r"[^\W_]+(?:[.'’&][^\W_]+)*")
-_POSSESSIVE = re.compile(r"['’]s?$")
 
 # Headline-ese: words editors use interchangeably for the same thing.
 SYNONYMS = {
@@ -31,8 +31,6 @@ SYNONYMS = {
     "british": "uk",
 }
 _PHRASES = {k: v for k, v in SYNONYMS.items() if " " in k}
-
-# Small words that join others ("Trump and Putin"): free inside a label.
 
 # Words that say nothing about which story a headline tells.
 NOISE = FUNCTION_WORDS | {
@@ -55,7 +53,7 @@ NOISE = FUNCTION_WORDS | {
 @lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     """A light, predictable stem: enough to join 'recalls'/'recall', 'Malaysia's'/'Malaysia'."""
-    word = _POSSESSIVE.sub("", word)
+    word = POSSESSIVE.sub("", word)
     if len(word) > 4 and word.endswith("ies"):
         return word[:-3] + "y"
     if len(word) > 4 and word.endswith(("ches", "shes", "sses", "xes")):
@@ -95,7 +93,7 @@ def words(text: str) -> tuple[tuple[str, str], ...]:
         if term is None:
             continue
         if "'" in surface or "’" in surface:  # the regex only where it can match
-            surface = _POSSESSIVE.sub("", surface)
+            surface = POSSESSIVE.sub("", surface)
         out.append((term, surface))
     return tuple(out)
 
