@@ -149,7 +149,7 @@ def numbers(text: str) -> frozenset[str]:
 
 _ORDINALS = ["first", "second", "third", "fourth", "fifth"]
 _ORDINALS += ["sixth", "seventh", "eighth", "ninth", "tenth"]
-_ORDINAL = re.compile(rf"\b(?:{'|'.join(_ORDINALS)})\b", re.IGNORECASE)
+_ORDINAL = re.compile(rf"\b(?:{'|'.join(_ORDINALS)})\b")
 
 
 def ordinals(text: str) -> frozenset[str]:
@@ -158,7 +158,10 @@ def ordinals(text: str) -> frozenset[str]:
     Kept apart from `numbers`: "a second time" and "Chapter 11" are no
     different items, but the first and the second item are.
     """
-    return frozenset(_figure(m.group(0).lower()) for m in _ORDINAL.finditer(text))
+    lowered = text.lower()
+    if not any(ordinal in lowered for ordinal in _ORDINALS):  # most titles: no regex pass
+        return frozenset()
+    return frozenset(_figure(m.group(0)) for m in _ORDINAL.finditer(lowered))
 
 
 def _figure(ordinal: str) -> str:
