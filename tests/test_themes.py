@@ -716,6 +716,24 @@ def test_no_label_starts_or_ends_inside_an_abbreviation_a_date_or_a_phrase(
     assert not_at_the_edge not in (words[0], words[-1]), label
 
 
+def test_a_word_only_ever_followed_by_one_figure_keeps_it() -> None:
+    """ "Chapter 11" is one name even in one headline, where "11" is common on the day;
+    "Test Entry 1" and "Test Entry 2" name a series."""
+    day = [
+        *("Apollo 11 crew honoured", "11 killed in storm", "Top 11 phones"),
+        *("Retailer weighs bankruptcy", "Bankruptcy court hears airline case"),
+        *("Unrelated weather news", "Stocks close higher", "Miley Cyrus fan arrested"),
+    ]
+    sbarro = [
+        "Sbarro Files For Chapter 11 Bankruptcy",
+        "Mt. Gox files for US bankruptcy to halt class...",
+        "Sbarro again files for Ch. 11 reorganization",
+    ]
+    assert Labeller([*sbarro, *day]).label([0, 1, 2]) == "Sbarro Files For Chapter 11"
+    entries = ["Test Entry 1", "Test Entry 2", "Test Entry 3"]
+    assert Labeller([*entries, *day]).label([0, 1, 2]) == "Test Entry"
+
+
 def test_may_in_capitals_is_a_month_not_a_modal() -> None:
     """After a modal no label starts or ends on a verb ("Europe must wake"); "May" in
     capitals is the month, and "jobs" after it may end one."""

@@ -276,7 +276,7 @@ def _bonds(
     """Pairs of telling words (as keys) these headlines never part, in two of them or
     more: the first always followed by the second ("gun" by "show": no label ends on
     "Gun"), and the second always after the first ("Keibler" after "Stacy": none
-    starts on "Keibler")."""
+    starts on "Keibler"); and a word only ever followed by one figure ("Chapter 11")."""
     after: dict[str, Counter[str]] = {}
     before: dict[str, Counter[str]] = {}
     for text in texts:
@@ -287,6 +287,10 @@ def _bonds(
             keys = ["" if hanging(t) else k for k, t in zip(segment.keys, tokens, strict=True)]
             if segment.abbreviated:
                 keys[-1] = ""
+            # A verb before a figure counts it ("Recalls 25000"); a noun names it.
+            for i, (token, following) in enumerate(itertools.pairwise(tokens)):
+                if following[0].isdigit() and verb_s_form(token.lower()):
+                    keys[i] = ""
             keys = ["", *keys, ""]
             for first, second in itertools.pairwise(keys):
                 after.setdefault(first, Counter())[second] += 1
@@ -297,7 +301,11 @@ def _bonds(
         for key, partners in seen.items():
             (partner, count), *others = partners.most_common(2)
             pair = (partner, key) if flip else (key, partner)
-            if not others and count >= 2 and all(k and _telling(k, weight) for k in pair):
+            # A word only ever followed by one figure is its name, once is enough:
+            # "Chapter 11" ("Test Entry 1" and "Test Entry 2" name a series).
+            figure = not flip and partner[:1].isdigit() and _telling(key, weight)
+            telling = all(k and _telling(k, weight) for k in pair)
+            if not others and ((count >= 2 and telling) or figure):
                 out.add(pair)
         return frozenset(out)
 
