@@ -681,6 +681,14 @@ def test_labels_read_as_an_editor_would_write_them(headlines: list[str], label: 
             ],
             "xbox",
         ),
+        # ... a headline whose lower-case words are only "is" and "not" included.
+        (
+            [
+                "This is not 1968 and Russia is not the Soviet Union",
+                "Russia's Political Tool; Gazprom Threatens To Increase Gas Prices",
+            ],
+            "soviet",
+        ),
         (["Sbarro files Chapter 11 bankruptcy", "Sbarro in Chapter 11 bankruptcy again"], "11"),
         (
             [

@@ -110,10 +110,23 @@ def acronym(token: str) -> bool:
     return sum(c.isupper() for c in token) > 1
 
 
+# Words Title Case leaves in lower case: articles, conjunctions, short prepositions.
+_TITLE_CASE_SMALL = frozenset(
+    [
+        *("a", "an", "the", "and", "but", "or", "nor", "for", "so", "yet", "as", "at"),
+        *("by", "in", "of", "off", "on", "per", "to", "up", "via", "vs", "amid"),
+    ]
+)
+
+
 def sentence_case(tokens: list[str]) -> bool:
-    """Whether a headline shows its names by their capitals: some word other than a
-    small one is in lower case (in Title Case every word is capitalised)."""
-    return any(t.islower() and t not in JOINING for t in tokens)  # not "iOS", nor "amid"
+    """Whether a headline shows its names by their capitals: a word other than a small
+    one is in lower case ("iOS" is not), or two that Title Case would capitalise are
+    ("Russia is not the Soviet Union"; one "is" slips into Title Case)."""
+    lowered = [t for t in tokens if t.islower()]
+    if any(t not in JOINING for t in lowered):
+        return True
+    return sum(t not in _TITLE_CASE_SMALL for t in lowered) >= 2
 
 
 def can_be_verb(lowered: str) -> bool:
