@@ -25,8 +25,8 @@ def subscribers() -> None:
 @click.option("--timezone", default=None, help="IANA time zone for times in their digest.")
 @click.option("--hour", default=None, help="Preferred delivery hour, 0-23, in their time zone.")
 @click.option("--format", "fmt", default="html", help="html (with a text part) or text.")
-@click.option("--topics", default="", help="Only themes about these, separated by ';'.")
-@click.option("--exclude", default="", help="Never themes about these, separated by ';'.")
+@click.option("--topics", default="", help="Only headlines about these, separated by ';'.")
+@click.option("--exclude", default="", help="Never headlines about these, separated by ';'.")
 @pass_ctx
 def subscribers_add(
     ctx: Context,
