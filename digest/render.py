@@ -38,6 +38,7 @@ TEXT_WIDTH = 72
 # Gmail clips messages whose HTML passes 102 KB; stay clear of it.
 HTML_BUDGET = 100_000
 SUBJECT_LENGTH = 200
+TOPICS_NOTE_LENGTH = 160  # the note on what narrows a reader's copy: a line, not a list
 # Line breaks and every other control character: none may reach a header or a text line.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _SAFE_URL = re.compile(r"^https?://[^\s\"'<>\\]+$", re.IGNORECASE)
@@ -163,6 +164,7 @@ class Renderer:
             # A subscriber's topics narrow the edition they are shown: its count would not be
             # the web page's, so their link names no number.
             "headline_total": None if _personal(subscriber) else headline_count(edition),
+            "topics_note": _topics_note(subscriber),
             "edition_url": edition_url(self.settings, edition.id),
             # Themes past DIGEST_MAX_THEMES: the glance list says how many more the day has.
             "hidden_themes": sum(not t.shown for t in edition.themes),
@@ -239,6 +241,18 @@ class Renderer:
 
 def _personal(subscriber: Subscriber) -> bool:
     return bool(subscriber.topics_include or subscriber.topics_exclude)
+
+
+def _topics_note(subscriber: Subscriber) -> str | None:
+    """What narrows this reader's copy ("only headlines about rail; 1 topic muted"), so a
+    short digest is not taken for a quiet day; None without topics. Muted topics are
+    counted, not named: a reader may mute a word they would rather not read each morning."""
+    parts = []
+    if subscriber.topics_include:
+        parts.append("only headlines about " + "; ".join(subscriber.topics_include))
+    if subscriber.topics_exclude:
+        parts.append(f"{counted(len(subscriber.topics_exclude), 'topic')} muted")
+    return _one_line(", ".join(parts), TOPICS_NOTE_LENGTH) if parts else None
 
 
 def safe_url(url: str) -> str:

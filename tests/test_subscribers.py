@@ -536,9 +536,19 @@ def test_topics_and_format_shape_what_each_subscriber_receives(
     storm = _body_text(received["storm@example.com"])
     assert "Storm Edda" in storm
     assert not [w for w in HEADLINE_WORDS if w != "Storm Edda" and w in storm], storm
+    # A short digest says what narrowed it, in both parts.
+    for part in received["storm@example.com"].walk():
+        if not part.is_multipart():
+            assert "Narrowed by your topics: only headlines about Storm Edda" in " ".join(
+                part.get_content().split()
+            )
 
+    # A muted word is counted, never named: the reader chose not to read it.
     nogaza = _body_text(received["nogaza@example.com"])
     assert "Gaza" not in nogaza and "Storm Edda" in nogaza and "Migration" in nogaza
+    assert "Narrowed by your topics: 1 topic muted" in " ".join(nogaza.split())
+
+    assert "Narrowed" not in received["plain@example.com"].get_content()
 
     plain = received["plain@example.com"]
     assert plain.get_content_type() == "text/plain" and not plain.is_multipart()
