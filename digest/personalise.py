@@ -5,8 +5,9 @@ subscriber's topics, so a sender may compute it once per distinct pair of
 topic lists and reuse it for every subscriber who shares them.
 
 A topic matches an article's own title and summary (phrases.py): a word as a
-whole word, ignoring case ("rail" matches "Rail strike" but not
-"Trailblazer"), several words when all are found, a quoted phrase as written.
+whole word in any of its forms, ignoring case ("rail" matches "Rail strike"
+but not "Trailblazer"), several words when all are found close together, a
+quoted phrase as written.
 Theme labels are never matched: a theme is a loose grouping, and excluding
 "Trump" must not drop a story on Ramadan that happened to share its theme.
 `personal_edition` adds the one choice a sender makes on top: the quiet-day

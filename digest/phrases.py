@@ -3,16 +3,17 @@
 A topic's word matches as a whole word in any of its usual forms, ignoring
 case: "rail" matches "Rail strike" and "rails" but not "Trailblazer"; "cut"
 matches "cuts", "fine" matches "fined". A short word in capitals is an
-abbreviation and keeps its case: "US" is not "us". A topic of several words matches where
-all of them are found, in any order, close together in the title or in the
-summary, as a search box does: a theme's label followed from the preferences
-page ("Trump and Putin's Call") then follows "Putin's call with Trump", which
-its exact words would miss, while "Apple TV" stays off "Apple shares rise" with
-TV further down the summary. Small joining words need not be found, and a
-possessive counts as its name ("Putin's" as "Putin"). In double quotes a topic
-is matched word for word ('"rail strike"'), with any run of whitespace between
-its words; so is a topic with one telling word among others ("The Who"), or
-with marks inside its word (".NET").
+abbreviation and keeps its case: "US" is not "us". A topic of several words
+matches where all of them are found, in any order, close together in the
+title or in the summary, as a search box does: a theme's label followed from
+the preferences page ("Trump and Putin's Call") then follows "Putin's call
+with Trump", which its exact words would miss, while "Apple TV" stays off
+"Apple shares rise" with TV further down the summary. Small joining words
+need not be found, and a possessive counts as its name ("Putin's" as
+"Putin"). In double quotes a topic is matched word for word ('"rail
+strike"'), with any run of whitespace between its words; so is a topic with
+one telling word among others ("The Who"), or with marks inside its word
+(".NET").
 """
 
 from __future__ import annotations

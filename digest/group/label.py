@@ -16,11 +16,12 @@ vehicles") or ending on an adjective before its noun ("over faulty"). A verb
 of one headline adds nothing inside a label ("Canada Enhances Arctic");
 joining words are free ("Trump and Putin", "Canada Amid Rising Tensions"). A
 spelling in capitals gives way to the headlines' usual one ("Lena Dunham",
-not "LENA DUNHAM"), and "iOS" keeps its case. Every word of a label is therefore found in a headline
-of its theme. A theme with no such run (headlines that share one word, as
-"Europe") has nothing an editor could name: its articles go to "Also today",
-never under two words put side by side ("Topic Tech"). Labels are unique
-within an edition: a label already taken gives way to the next best.
+not "LENA DUNHAM"), and "iOS" keeps its case. Every word of a label is
+therefore found in a headline of its theme. A theme with no such run
+(headlines that share one word, as "Europe") has nothing an editor could
+name: its articles go to "Also today", never under two words put side by
+side ("Topic Tech"). Labels are unique within an edition: a label already
+taken gives way to the next best.
 """
 
 from __future__ import annotations
